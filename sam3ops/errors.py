@@ -1,0 +1,75 @@
+"""Typed errors a user can meet, each with a one-line hint that says what to do next.
+
+The CLI catches :class:`Sam3opsError` once, prints ``message (hint)`` on one line and exits with
+``exit_code``; the run helper records the same line as the failed run's ``error`` tag.
+"""
+
+from __future__ import annotations
+
+
+class Sam3opsError(Exception):
+    """Base class: an error the user can fix, with a hint on how."""
+
+    hint: str = ""
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and its hint as a single line."""
+        text = f"{self.message} (hint: {self.hint})" if self.hint else self.message
+        return " ".join(text.split())
+
+
+class UsageError(Sam3opsError):
+    """A parameter or combination of parameters that cannot work."""
+
+    exit_code = 2
+
+
+class HubAccessError(Sam3opsError):
+    """The hub refused access: gated repo without an accepted license, or no token."""
+
+
+class InvalidTokenError(Sam3opsError):
+    """The Hugging Face token was rejected."""
+
+    hint = "create a read token at https://huggingface.co/settings/tokens and set HF_TOKEN to it"
+
+
+class RepoNotFoundError(Sam3opsError):
+    """The repo does not exist (or is private and the token cannot see it)."""
+
+
+class RevisionNotFoundError(Sam3opsError):
+    """The branch, tag or commit does not exist in the repo."""
+
+
+class HubUnreachableError(Sam3opsError):
+    """The hub could not be reached (no network, proxy, offline mode)."""
+
+    hint = "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then rerun: finished files are kept"
+
+
+class DiskSpaceError(Sam3opsError):
+    """Not enough free disk space for the files to download or write."""
+
+
+class IntegrityError(Sam3opsError):
+    """A file's bytes do not match the checksum the source published."""
+
+    hint = "the bad file was removed; rerun the same command to fetch it again"
+
+
+class WeightsError(Sam3opsError):
+    """A weights folder is missing, incomplete or not a SAM3 checkpoint."""
+
+    hint = "run `sam3ops download` (real weights) or `sam3ops init --preset tiny` (random weights)"
+
+
+class PromptsError(Sam3opsError):
+    """A prompt or prompt-set file is invalid."""
