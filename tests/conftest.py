@@ -1,0 +1,55 @@
+"""Shared fixtures: every test gets its own tracking store, hub cache and working directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A fresh sqlite tracking store, HF cache and cwd per test; no token from the host."""
+    import mlflow
+
+    from sam3ops import redact
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)  # mlflow keeps the last URI set in-process: reset it per test
+    mlflow.set_registry_uri(uri)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID",
+                 "MLFLOW_EXPERIMENT_NAME", "SAM3OPS_HOME", "SAM3OPS_DEBUG", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(redact, "_SECRETS", set())
+    yield tmp_path
+    # Like MLflow's own suite: a test must not leave a run active.
+    active = mlflow.active_run()
+    while mlflow.active_run():
+        mlflow.end_run("KILLED")
+    assert active is None, f"test left run {active.info.run_id} active"
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A tiny-preset weights folder built once per session (read-only for tests)."""
+    from sam3ops.presets import init_weights
+
+    return init_weights(preset="tiny", output=tmp_path_factory.mktemp("weights") / "sam3-tiny", seed=0).output
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The test's environment for a subprocess, with the venv's scripts first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
