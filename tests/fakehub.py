@@ -337,6 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._req_dropped = False
         self._req_corrupted = False
         self._req_status = 0
+        self._req_logged = False
 
     def _dispatch(self, head: bool) -> None:
         self._record_base()
@@ -348,10 +349,22 @@ class _Handler(BaseHTTPRequestHandler):
                     self._route(head)
             except _HttpError as e:
                 self._send_error(e, head=head)
+            except (ConnectionError, TimeoutError):
+                raise
+            except Exception as e:  # a bug in the fake hub: answer 500 (if still possible) and keep a note
+                self.server.hub._note_error(f"{type(e).__name__}: {e}")
+                self.close_connection = True
+                if not self._req_logged:
+                    self._send_error(_HttpError(500, "Internal error in the fake hub"), head=head)
         finally:
             self._log_request()
 
     def _log_request(self) -> None:
+        # Called just before the response headers are flushed (so a client never sees a response whose record is
+        # not in the log yet), and again, as a no-op, when the request ends.
+        if self._req_logged:
+            return
+        self._req_logged = True
         self.server.hub._log(
             RequestRecord(
                 method=self.command,
@@ -489,6 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(name)}; filename=\"{name}\"")
         if self._req_dropped:
             self.send_header("Connection", "close")
+        self._log_request()
         self.end_headers()
         if head or length == 0:
             return
@@ -539,6 +553,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
+        self._log_request()
         self.end_headers()
         if not head and body:
             self.wfile.write(body)

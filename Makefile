@@ -1,0 +1,36 @@
+# The README's two commands are `make demo` and `make test`; the rest are steps behind them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test perf ui clean
+
+$(BIN)/sam3ops: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+	@touch $@
+
+## setup: create .venv and install sam3ops with its test extras
+setup: $(BIN)/sam3ops
+
+## demo: the main job on the embedded default (sqlite tracking, CPU, tiny preset)
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_EXPERIMENT_NAME=sam3-pipeline \
+		$(BIN)/mlflow run . -e main --env-manager local
+	@echo "Runs are in ./mlflow.db; open them with: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+
+## test: the whole test suite (CPU, no network)
+test: setup
+	$(BIN)/python -m pytest
+
+## perf: benchmarks that write benchmarks/REPORT.md (slow: minutes, several GB of disk)
+perf: setup
+	$(BIN)/python -m benchmarks.weights_stage
+
+## ui: the MLflow UI on the embedded store
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean:
+	rm -rf $(VENV) mlflow.db mlruns
