@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -105,6 +106,9 @@ def _hub_error(exc: BaseException, repo_id: str, revision: str) -> Exception:
         return RevisionNotFoundError(
             f"revision {revision!r} not found in {repo_id}", hint="use a branch, tag or full commit sha of the repo"
         )
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError):
+        # hf_hub_download's way of saying "the hub could not be reached and no local copy exists"
+        return HubUnreachableError(f"cannot reach the hub to download from {repo_id}")
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return HubUnreachableError("HF_HUB_OFFLINE is set, so the hub cannot be reached", hint="unset HF_HUB_OFFLINE")
     if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", None) == 401:
@@ -170,9 +174,15 @@ def _is_intact(output: Path, remote: RemoteFile) -> tuple[bool, str | None]:
     return remote.matches(sha256, git_sha1), sha256
 
 
-def _partial_bytes(output: Path) -> int:
-    """Bytes already held in huggingface_hub's resumable ``*.incomplete`` files under ``output``."""
-    return sum(p.stat().st_size for p in (output / _HUB_CACHE).rglob("*.incomplete") if p.is_file())
+def _remove_orphaned_partials(output: Path) -> None:
+    """Delete ``*.incomplete`` files a killed run left behind.
+
+    huggingface_hub resumes a dropped connection within one call (Range requests), but writes each
+    call to a process-unique temp file that a later call never reuses; left over, they only
+    hold disk space. Across runs, resumption is per file: finished files are kept.
+    """
+    for partial in (output / _HUB_CACHE).rglob("*.incomplete"):
+        partial.unlink(missing_ok=True)
 
 
 def _forget_file(output: Path, path: str) -> None:
@@ -221,8 +231,10 @@ def download(
         HubAccessError, InvalidTokenError, RepoNotFoundError, RevisionNotFoundError,
         HubUnreachableError, DiskSpaceError, IntegrityError, UsageError.
     """
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, constants, hf_hub_download
 
+    # huggingface_hub reads HF_ENDPOINT once, at import; read it per call and pass it everywhere.
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
     if include not in INCLUDE_PATTERNS:
         raise UsageError(f"unknown --include {include!r}", hint=f"choose one of: {', '.join(INCLUDE_PATTERNS)}")
     output = Path(output)
@@ -247,10 +259,11 @@ def download(
         else:
             _forget_file(output, remote.path)  # a stale or corrupt copy must not be trusted
             missing.append(remote)
-    partial = _partial_bytes(output)
-    check_disk_space(output, sum(f.size for f in missing) - partial)
+    _remove_orphaned_partials(output)
+    check_disk_space(output, sum(f.size for f in missing))
 
     transfer_seconds = 0.0
+    corrupt: list[str] = []
     for remote in missing:
         transfer_started = time.perf_counter()
         try:
@@ -262,13 +275,14 @@ def download(
         transfer_seconds += time.perf_counter() - transfer_started
         sha256, git_sha1 = manifest_lib.file_hashes(output / remote.path)
         if (output / remote.path).stat().st_size != remote.size or not remote.matches(sha256, git_sha1):
+            # Remove it and go on: the other files are still worth having for the next run.
             _forget_file(output, remote.path)
             expected = remote.sha256 or remote.git_sha1
-            raise IntegrityError(
-                f"{remote.path} from {repo_id}@{commit[:12]} is corrupt: checksum {(sha256 if remote.sha256 else git_sha1)[:12]}"
-                f" does not match the hub's {expected[:12]}"
-            )
+            corrupt.append(f"{remote.path} (checksum {(sha256 if remote.sha256 else git_sha1)[:12]}, hub's {expected[:12]})")
+            continue
         hashes[remote.path] = sha256
+    if corrupt:
+        raise IntegrityError(f"corrupt download from {repo_id}@{commit[:12]}: {'; '.join(corrupt)}")
     seconds = time.perf_counter() - started
 
     manifest = manifest_lib.Manifest(
@@ -280,5 +294,5 @@ def download(
     )
     manifest.write(output)
     fetched = [f.path for f in missing]
-    bytes_downloaded = max(sum(f.size for f in missing) - partial, 0)
+    bytes_downloaded = sum(f.size for f in missing)
     return DownloadResult(output, manifest, fetched, bytes_downloaded, seconds, transfer_seconds)

@@ -25,6 +25,15 @@ def isolated(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(uri)  # mlflow keeps the last URI set in-process: reset it per test
     mlflow.set_registry_uri(uri)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    # huggingface_hub read HF_HOME when it was imported: point its paths into tmp too, so no test
+    # ever sees the host's cache or stored token.
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf-home"
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID",

@@ -9,18 +9,8 @@ import mlflow
 import pytest
 
 from sam3ops import cli
+from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT, subprocess_env
-
-
-def run_cli(capsys, *argv):
-    """Run ``sam3ops ARGV`` in-process; return (exit code, stdout, stderr)."""
-    try:
-        cli.main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("command", [[], ["download"], ["init"], ["prompts"]])
