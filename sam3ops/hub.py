@@ -1,9 +1,10 @@
 """Download SAM3 weights from the Hugging Face hub (``sam3ops download``).
 
-huggingface_hub does the transfer (progress bars, resume of partial files, auth); this module adds
-what it leaves to the caller: the revision pinned to a commit sha, a free-space check before the
-first byte, sha256 (LFS) or git-sha1 checks of every file against the hub's metadata, skipping
-files that are already intact, one clear error per failure, and ``manifest.json``.
+huggingface_hub talks to the hub (metadata, auth, redirects, errors); ``transfer`` moves the bytes
+and resumes them across runs. This module adds what both leave to the caller: the revision pinned
+to a commit sha, a free-space check before the first byte, sha256 (LFS) or git-sha1 checks of every
+file against the hub's metadata, skipping files that are already intact, one clear error per
+failure, and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops import manifest as manifest_lib
+from sam3ops import transfer
 from sam3ops.errors import (
     DiskSpaceError,
     HubAccessError,
@@ -79,9 +81,10 @@ class DownloadResult:
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Exception types huggingface_hub's HTTP client raises when the network itself fails."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module in ("httpx2", "httpx"):
+    for module in ("httpx2", "httpx", "requests"):
         try:
-            errors.append(__import__(module).TransportError)
+            module = __import__(module)
+            errors.append(getattr(module, "TransportError", None) or module.RequestException)
         except (ImportError, AttributeError):
             continue
     return tuple(errors)
@@ -119,6 +122,8 @@ def _hub_error(exc: BaseException, repo_id: str, revision: str) -> Exception:
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return DiskSpaceError("the disk filled up during the download", hint="free space and rerun; finished files are kept")
+    if isinstance(exc, transfer.TransferError):
+        return HubUnreachableError(f"download interrupted: {exc}", hint="rerun the same command: it resumes where it stopped")
     if isinstance(exc, _transport_errors()):
         return HubUnreachableError(f"cannot reach the hub ({type(exc).__name__})")
     if isinstance(exc, hf_errors.HfHubHTTPError):
@@ -175,11 +180,10 @@ def _is_intact(output: Path, remote: RemoteFile) -> tuple[bool, str | None]:
 
 
 def _remove_orphaned_partials(output: Path) -> None:
-    """Delete ``*.incomplete`` files a killed run left behind.
+    """Delete ``*.incomplete`` files a killed run left behind on hf_hub_download's (Xet) path.
 
-    huggingface_hub resumes a dropped connection within one call (Range requests), but writes each
-    call to a process-unique temp file that a later call never reuses; left over, they only
-    hold disk space. Across runs, resumption is per file: finished files are kept.
+    huggingface_hub writes each call to a process-unique temp file that a later call never reuses;
+    left over, they only hold disk space. (Our own ``.part`` files are resumed instead.)
     """
     for partial in (output / _HUB_CACHE).rglob("*.incomplete"):
         partial.unlink(missing_ok=True)
@@ -231,7 +235,7 @@ def download(
         HubAccessError, InvalidTokenError, RepoNotFoundError, RevisionNotFoundError,
         HubUnreachableError, DiskSpaceError, IntegrityError, UsageError.
     """
-    from huggingface_hub import HfApi, constants, hf_hub_download
+    from huggingface_hub import HfApi, constants
 
     # huggingface_hub reads HF_ENDPOINT once, at import; read it per call and pass it everywhere.
     endpoint = endpoint or os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
@@ -260,16 +264,16 @@ def download(
             _forget_file(output, remote.path)  # a stale or corrupt copy must not be trusted
             missing.append(remote)
     _remove_orphaned_partials(output)
-    check_disk_space(output, sum(f.size for f in missing))
+    check_disk_space(output, sum(f.size - transfer.partial_bytes(output, f.path) for f in missing))
 
     transfer_seconds = 0.0
+    bytes_downloaded = 0
     corrupt: list[str] = []
     for remote in missing:
         transfer_started = time.perf_counter()
         try:
-            hf_hub_download(
-                repo_id, remote.path, revision=commit, local_dir=output, token=token, endpoint=endpoint
-            )
+            bytes_downloaded += transfer.fetch(repo_id=repo_id, path=remote.path, commit=commit, output=output,
+                                               token=token, endpoint=endpoint, expected_size=remote.size)
         except Exception as exc:
             raise _hub_error(exc, repo_id, revision) from None
         transfer_seconds += time.perf_counter() - transfer_started
@@ -294,5 +298,4 @@ def download(
     )
     manifest.write(output)
     fetched = [f.path for f in missing]
-    bytes_downloaded = sum(f.size for f in missing)
     return DownloadResult(output, manifest, fetched, bytes_downloaded, seconds, transfer_seconds)

@@ -150,6 +150,8 @@ def init_weights(*, preset: str, output: Path, seed: int = 0, force: bool = Fals
         vocab, merges = tokenizer_lib.clip_vocab_and_merges()
         tokenizer_lib.write_vocab_files(vocab, merges, staging)
 
+        for written in staging.iterdir():  # some writers create owner-only files; use the umask like `cp`
+            written.chmod(0o666 & ~manifest_lib.current_umask())
         entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()])
         manifest = manifest_lib.Manifest(
             repo_id=f"{RANDOM_REPO_PREFIX}{preset}",

@@ -17,7 +17,7 @@ import mlflow
 import pytest
 from huggingface_hub import constants
 
-from sam3ops import hub
+from sam3ops import hub, transfer
 from sam3ops.errors import (
     DiskSpaceError,
     HubAccessError,
@@ -118,27 +118,33 @@ def test_dropped_connection_resumes_within_the_run(fake_hub, repo_folder, tmp_pa
     result = _download(include="pt")
     assert file_hashes(tmp_path / "out" / "sam3.pt")[0] == file_hashes(repo_folder / "sam3.pt")[0]
     ranges = [r.range for r in _resolve_gets(fake_hub, "sam3.pt")]
-    assert len(ranges) == 2 and ranges[0] is None and ranges[1].startswith("bytes=")  # resumed, not restarted
+    assert ranges == [None, f"bytes={11 * 1024 * 1024}-"]  # resumed where it broke, not restarted
     assert "sam3.pt" in result.fetched
 
 
-def test_interrupted_run_fails_cleanly_and_next_run_keeps_finished_files(fake_hub, repo_folder, tmp_path):
-    fake_hub.drop_after("sam3.pt", 1024, times=100)  # the connection keeps dropping: retries run out
-    with pytest.raises(HubUnreachableError):
+def test_interrupted_run_resumes_next_run_without_refetching(fake_hub, repo_folder, tmp_path, monkeypatch):
+    default_attempts = transfer.MAX_ATTEMPTS
+    monkeypatch.setattr(transfer, "MAX_ATTEMPTS", 1)  # this run gives up at the first drop
+    fake_hub.drop_after("sam3.pt", 5 * 1024 * 1024)
+    with pytest.raises(HubUnreachableError, match="download interrupted.*sam3.pt") as info:
         _download(include="pt")
+    assert "resumes" in info.value.one_line()
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()  # an incomplete folder has no manifest
     assert not (tmp_path / "out" / "sam3.pt").exists()
+    assert transfer.partial_bytes(tmp_path / "out", "sam3.pt") == 5 * 1024 * 1024
     finished_before = {f for f in TRANSFORMERS_FILES if (tmp_path / "out" / f).exists()}
-    assert finished_before, "files before sam3.pt in order should have finished"
+    assert finished_before, "files sorted before sam3.pt should have finished"
 
-    fake_hub.reset_faults()
+    monkeypatch.setattr(transfer, "MAX_ATTEMPTS", default_attempts)
     fake_hub.clear_requests()
     result = _download(include="pt")
-    refetched = {r.path.rsplit("/", 1)[-1] for r in _resolve_gets(fake_hub)}
+    gets = _resolve_gets(fake_hub)
+    refetched = {r.path.rsplit("/", 1)[-1] for r in gets}
     assert refetched.isdisjoint(finished_before)
-    assert "sam3.pt" in refetched and set(result.fetched) == refetched
+    assert [r.range for r in gets if r.path.endswith("sam3.pt")] == [f"bytes={5 * 1024 * 1024}-"]
+    assert result.bytes_downloaded == sum((repo_folder / f).stat().st_size for f in refetched) - 5 * 1024 * 1024
     assert Manifest.read(tmp_path / "out").problems(tmp_path / "out") == []
-    assert not list((tmp_path / "out").rglob("*.incomplete"))
+    assert transfer.partial_bytes(tmp_path / "out", "sam3.pt") == 0
 
 
 @pytest.mark.parametrize("path", ["model.safetensors", "config.json"])  # LFS sha256 and git sha1
@@ -225,7 +231,7 @@ def test_disk_full_during_download(fake_hub, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", full)
+    monkeypatch.setattr(transfer, "fetch", full)
     with pytest.raises(DiskSpaceError, match="disk filled up"):
         _download()
 
