@@ -7,14 +7,17 @@ and its errors. For the bytes themselves it has two paths, and we pick per file:
   fetches chunks in parallel and keeps them in a cache that later runs reuse.
 - Plain HTTP (mirrors behind ``HF_ENDPOINT``, LFS on a CDN): huggingface_hub 2.4 streams these
   through httpx2 at about a quarter of curl's speed on loopback (185 vs 808 MB/s, measured) and
-  starts a file from zero in a new process. We stream them with ``requests`` (as fast as curl here)
-  into a ``.part`` file that survives the process, so the next run resumes it with a Range request.
+  starts a file from zero in a new process. We stream them with ``requests``, writing on a second
+  thread so that the network and the disk work at once, into a ``.part`` file that survives the
+  process, so the next run resumes it with a Range request.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import queue
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,6 +28,8 @@ PART_DIR = Path(".cache") / "sam3ops" / "download"
 # A dropped connection loses at most the chunk being read; 1 MiB keeps that small and costs no
 # throughput (measured on loopback: same MB/s as 8 MiB).
 CHUNK_BYTES = 1024 * 1024
+# Chunks in flight between the reading and the writing thread (bounds the memory used: 16 MiB).
+QUEUE_CHUNKS = 16
 # Retry a dropped connection as long as each attempt makes progress; give up after this many
 # attempts in a row that got no byte further.
 MAX_STALLED_ATTEMPTS = 5
@@ -67,6 +72,42 @@ def _progress_bar(total: int | None, initial: int, name: str):
                    disable=is_tqdm_disabled(level))
 
 
+class _Writer:
+    """Writes chunks on a background thread, so reading the socket and writing the disk overlap.
+
+    Read and write one after the other, a fresh process managed a third of curl's throughput on
+    loopback; overlapped, it beats curl (measured, benchmarks/REPORT.md).
+    """
+
+    def __init__(self, handle, bar):
+        self._handle, self._bar, self._error = handle, bar, None
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._run, name="sam3ops-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:  # after a failure keep draining, so put() never blocks forever
+                try:
+                    self._handle.write(chunk)
+                    self._bar.update(len(chunk))
+                except BaseException as exc:  # re-raised on the reading thread
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        """Queue ``chunk``; raises the writing thread's error, if any."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread, raise its error if it had one."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def _stream_once(url: str, headers: dict[str, str], part: Path, bar) -> None:
     """One GET from the current end of ``part``; appends what arrives, restarts if Range is ignored."""
     import requests
@@ -83,9 +124,12 @@ def _stream_once(url: str, headers: dict[str, str], part: Path, bar) -> None:
         with open(part, "r+b" if offset else "wb") as handle:
             handle.seek(offset)
             handle.truncate()
-            for chunk in response.iter_content(CHUNK_BYTES):
-                handle.write(chunk)
-                bar.update(len(chunk))
+            writer = _Writer(handle, bar)
+            try:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    writer.put(chunk)
+            finally:
+                writer.close()  # keep every byte that arrived, even when the connection broke
 
 
 def fetch(*, repo_id: str, path: str, commit: str, output: Path, token: str | None, endpoint: str,
