@@ -7,17 +7,15 @@ and its errors. For the bytes themselves it has two paths, and we pick per file:
   fetches chunks in parallel and keeps them in a cache that later runs reuse.
 - Plain HTTP (mirrors behind ``HF_ENDPOINT``, LFS on a CDN): huggingface_hub 2.4 streams these
   through httpx2 at about a quarter of curl's speed on loopback (185 vs 808 MB/s, measured) and
-  starts a file from zero in a new process. We stream them with ``requests``, writing on a second
-  thread so that the network and the disk work at once, into a ``.part`` file that survives the
-  process, so the next run resumes it with a Range request.
+  starts a file from zero in a new process. We stream them with ``requests`` into a ``.part`` file
+  that survives the process, so the next run resumes it with a Range request.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import queue
-import threading
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,19 +23,18 @@ from urllib.parse import urlparse
 # Imported here, not inside fetch(): their first import costs a few hundred ms that would
 # otherwise be timed as transfer.
 import requests
+import urllib3
 from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.utils import build_hf_headers
+from tqdm.utils import CallbackIOWrapper
 
 log = logging.getLogger(__name__)
 
 PART_DIR = Path(".cache") / "sam3ops" / "download"
 # Below glibc's mmap threshold (128 KiB), so each chunk comes from the reused heap instead of a
 # fresh mmap that the kernel must fault in and zero: once torch and mlflow are imported, 1 MiB
-# chunks ran at ~600 MB/s on loopback and 64 KiB ones at ~900-1200 (measured). A dropped
-# connection loses at most one chunk.
+# chunks ran at ~600 MB/s on loopback and 64 KiB ones at ~1000 (measured).
 CHUNK_BYTES = 64 * 1024
-# Chunks in flight between the reading and the writing thread (bounds the memory used: 16 MiB).
-QUEUE_CHUNKS = 256
 # Retry a dropped connection as long as each attempt makes progress; give up after this many
 # attempts in a row that got no byte further.
 MAX_STALLED_ATTEMPTS = 5
@@ -80,42 +77,6 @@ def _progress_bar(total: int | None, initial: int, name: str):
                    disable=is_tqdm_disabled(level))
 
 
-class _Writer:
-    """Writes chunks on a background thread, so reading the socket and writing the disk overlap.
-
-    Read and write one after the other, a fresh process managed a third of curl's throughput on
-    loopback; overlapped, it beats curl (measured, benchmarks/REPORT.md).
-    """
-
-    def __init__(self, handle, bar):
-        self._handle, self._bar, self._error = handle, bar, None
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
-        self._thread = threading.Thread(target=self._run, name="sam3ops-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:  # after a failure keep draining, so put() never blocks forever
-                try:
-                    self._handle.write(chunk)
-                    self._bar.update(len(chunk))
-                except BaseException as exc:  # re-raised on the reading thread
-                    self._error = exc
-
-    def put(self, chunk: bytes) -> None:
-        """Queue ``chunk``; raises the writing thread's error, if any."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
-
-    def close(self) -> None:
-        """Write everything queued, stop the thread, raise its error if it had one."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 def _stream_once(url: str, headers: dict[str, str], part: Path, bar) -> None:
     """One GET from the current end of ``part``; appends what arrives, restarts if Range is ignored."""
     offset = part.stat().st_size if part.exists() else 0
@@ -130,12 +91,10 @@ def _stream_once(url: str, headers: dict[str, str], part: Path, bar) -> None:
         with open(part, "r+b" if offset else "wb") as handle:
             handle.seek(offset)
             handle.truncate()
-            writer = _Writer(handle, bar)
-            try:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    writer.put(chunk)
-            finally:
-                writer.close()  # keep every byte that arrived, even when the connection broke
+            # Straight from urllib3's stream to the file, a chunk at a time: every byte that arrived is
+            # on disk when the connection breaks. (requests' iter_content generator, or 1 MiB
+            # chunks, ran at half of curl's speed here; this matches curl: benchmarks/REPORT.md.)
+            shutil.copyfileobj(response.raw, CallbackIOWrapper(bar.update, handle, "write"), CHUNK_BYTES)
 
 
 def fetch(*, repo_id: str, path: str, commit: str, output: Path, token: str | None, endpoint: str,
@@ -172,7 +131,7 @@ def fetch(*, repo_id: str, path: str, commit: str, output: Path, token: str | No
                 break
             try:
                 _stream_once(metadata.location, headers, part, bar)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError) as exc:
                 now = part.stat().st_size if part.exists() else 0
                 stalled = 0 if now > before else stalled + 1
                 log.warning("%s: connection lost at %d of %d bytes (%s); resuming", path, now, expected_size,

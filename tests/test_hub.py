@@ -227,13 +227,28 @@ def test_short_disk_refused_before_any_byte(capsys, fake_hub, monkeypatch, tmp_p
     assert _last_run().info.status == "FAILED"
 
 
-def test_disk_full_during_download(fake_hub, monkeypatch):
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+def test_disk_full_during_download(fake_hub, monkeypatch, tmp_path):
+    class FullDisk:
+        """Stands in for the file wrapper: the disk fills up after 1 MiB of sam3.pt."""
 
-    monkeypatch.setattr(transfer, "fetch", full)
+        def __init__(self, callback, handle, method):
+            self.handle, self.callback = handle, callback
+
+        def write(self, data):
+            if self.handle.tell() >= 1024 * 1024:
+                raise OSError(28, "No space left on device")
+            self.callback(len(data))
+            return self.handle.write(data)
+
+    monkeypatch.setattr(transfer, "CallbackIOWrapper", FullDisk)
     with pytest.raises(DiskSpaceError, match="disk filled up"):
-        _download()
+        _download(include="pt")
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_part_paths_are_per_version(tmp_path):
+    assert transfer.part_path(tmp_path, "sub/model.safetensors", '"abc/123"').name == "model.safetensors.abc123.part"
+    assert transfer.partial_bytes(tmp_path, "sub/model.safetensors") == 0
 
 
 def _leaks(text_or_bytes) -> bool:
