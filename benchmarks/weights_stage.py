@@ -136,7 +136,10 @@ def _machine() -> str:
 
 
 def _commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    from sam3ops.sysinfo import git_commit
+
+    commit = git_commit(ROOT) or "unknown"
+    return commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 def write_report(download: dict, init: dict) -> str:
