@@ -73,3 +73,7 @@ class WeightsError(Sam3opsError):
 
 class PromptsError(Sam3opsError):
     """A prompt or prompt-set file is invalid."""
+
+
+class ImageError(Sam3opsError):
+    """An input image that cannot be used (missing, empty, corrupt, not an image, too large)."""

@@ -1,0 +1,101 @@
+"""Model cores: SAM3 as three tensor-in, tensor-out parts that every runtime implements.
+
+- ``encode_image(pixel_values) -> VisionFeatures``: the vision encoder, once per image;
+- ``encode_text(input_ids, attention_mask) -> text_features``: the text encoder, once per prompt;
+- ``decode(vision, text_features, attention_mask) -> Outputs``: DETR encoder/decoder, scoring and
+  mask head, once per (image, prompt) pair.
+
+Pre- and post-processing live in :mod:`sam3ops.inference.segmenter` and are shared, so the ONNX and
+TensorRT runtimes only have to provide these three calls. This module imports torch and
+transformers only: it runs on GPU hosts without mlflow.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch
+
+
+class VisionFeatures(NamedTuple):
+    """The vision encoder's outputs the decoder reads: three FPN levels and their position encodings.
+
+    (SAM3's neck also makes a fourth, coarsest level that the image model never reads; it is dropped.)
+    """
+
+    fpn_0: torch.Tensor
+    fpn_1: torch.Tensor
+    fpn_2: torch.Tensor
+    pos_0: torch.Tensor
+    pos_1: torch.Tensor
+    pos_2: torch.Tensor
+
+    def select(self, index: torch.Tensor | list[int]) -> "VisionFeatures":
+        """The features of the images at ``index`` along the batch axis (repeats allowed)."""
+        index = torch.as_tensor(index, device=self.fpn_0.device)
+        return VisionFeatures(*(t.index_select(0, index) for t in self))
+
+
+class Outputs(NamedTuple):
+    """Raw decoder outputs for a batch of (image, prompt) pairs."""
+
+    pred_masks: torch.Tensor  # (B, Q, h, w) mask logits at the mask head's resolution
+    pred_boxes: torch.Tensor  # (B, Q, 4) xyxy, normalised to [0, 1]
+    pred_logits: torch.Tensor  # (B, Q) per-query logits
+    presence_logits: torch.Tensor  # (B, 1) "is the concept in the image at all"
+    semantic_seg: torch.Tensor  # (B, 1, h, w) semantic logits
+
+
+class ModelCore(Protocol):
+    """What a runtime provides. Tensors in, tensors out; batch is the first axis everywhere."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    def encode_image(self, pixel_values: torch.Tensor) -> VisionFeatures: ...
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, vision: VisionFeatures, text_features: torch.Tensor, attention_mask: torch.Tensor) -> Outputs: ...
+
+
+class TorchCore:
+    """The three parts on a ``Sam3Model`` in PyTorch (eager, or compiled with ``torch.compile``)."""
+
+    def __init__(self, model, *, compile: bool = False):
+        self.model = model.eval()
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        if compile:
+            # Compile the parts, not the wrapper: each is called with its own shapes.
+            model.vision_encoder = torch.compile(model.vision_encoder)
+            model.text_encoder = torch.compile(model.text_encoder)
+
+    @torch.inference_mode()
+    def encode_image(self, pixel_values: torch.Tensor) -> VisionFeatures:
+        out = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.dtype))
+        levels, positions = out.fpn_hidden_states[:-1], out.fpn_position_encoding[:-1]
+        return VisionFeatures(*levels, *positions)
+
+    @torch.inference_mode()
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.model.get_text_features(input_ids=input_ids.to(self.device),
+                                           attention_mask=attention_mask.to(self.device))
+        return out.pooler_output
+
+    @torch.inference_mode()
+    def decode(self, vision: VisionFeatures, text_features: torch.Tensor, attention_mask: torch.Tensor) -> Outputs:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+        from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+        levels, positions = list(vision[:3]), list(vision[3:])
+        # Sam3Model.forward drops the last FPN level itself ([:-1]); hand it a placeholder there.
+        embeds = Sam3VisionEncoderOutput(
+            fpn_hidden_states=(*levels, levels[-1]), fpn_position_encoding=(*positions, positions[-1])
+        )
+        out = self.model(
+            vision_embeds=embeds,
+            text_embeds=BaseModelOutputWithPooling(pooler_output=text_features),
+            attention_mask=attention_mask.to(self.device),
+        )
+        return Outputs(out.pred_masks, out.pred_boxes, out.pred_logits, out.presence_logits, out.semantic_seg)
