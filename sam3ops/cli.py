@@ -19,6 +19,7 @@ import click
 import sam3ops
 from sam3ops import redact
 from sam3ops.errors import Sam3opsError
+from sam3ops.inference.images import DEFAULT_MAX_PIXELS
 
 DEBUG_ENV = "SAM3OPS_DEBUG"
 
@@ -69,27 +70,15 @@ def download(repo_id: str, revision: str, output: Path, include: str, token: str
     files already intact are kept and partial ones resume. Set HF_HUB_DISABLE_PROGRESS_BARS=1
     to turn the progress bars off.
     """
-    from sam3ops import hub, tracking
+    from sam3ops.stages import download_stage
 
     redact.register(token)
-    params = {"repo_id": repo_id, "revision": revision, "output": output, "include": include}
-    with tracking.stage_run("download", params=params, tags={"weights_random": "false"}) as run:
-        import mlflow
-
-        result = hub.download(repo_id=repo_id, revision=revision, output=output, include=include, token=token)
-        mlflow.set_tags({"weights_commit": result.manifest.commit, "repo_id": repo_id})
-        mlflow.log_metrics({
-            "bytes_downloaded": result.bytes_downloaded,
-            "seconds": result.seconds,
-            "mb_per_s": result.mb_per_s,
-            "files_fetched": len(result.fetched),
-            "files_total": len(result.manifest.files),
-        })
-        mlflow.log_artifact(str(output / "manifest.json"))
+    result, run_id = download_stage(repo_id=repo_id, revision=revision, output=str(output), include=include,
+                                    token=token)
     click.echo(
         f"{repo_id}@{result.manifest.commit[:12]} -> {output}: {len(result.fetched)} of "
         f"{len(result.manifest.files)} files fetched, {result.bytes_downloaded / 1e6:.1f} MB in "
-        f"{result.seconds:.1f} s (run {run.info.run_id})"
+        f"{result.seconds:.1f} s (run {run_id})"
     )
 
 
@@ -107,24 +96,83 @@ def init(preset: str, output: str, seed: int, force: bool) -> None:
     random in the manifest and the run, so every later stage can run before access to the real
     weights is granted. Its masks mean nothing.
     """
-    from sam3ops import presets, tracking
+    from sam3ops.stages import init_stage
 
-    params = {"preset": preset, "output": output, "seed": seed}
-    folder = Path(f"weights/sam3-{preset}" if output == "auto" else output)
-    with tracking.stage_run("init", params=params, tags={"weights_random": "true", "preset": preset}) as run:
-        import mlflow
-
-        result = presets.init_weights(preset=preset, output=folder, seed=seed, force=force)
-        mlflow.set_tags({"weights_commit": result.manifest.commit, "reused": str(result.reused).lower()})
-        if not result.reused:
-            mlflow.log_metrics({"parameters": result.parameters, "seconds": result.seconds})
-        mlflow.log_metric("bytes_written", sum(f.size for f in result.manifest.files))
-        mlflow.log_artifact(str(folder / "manifest.json"))
+    result, run_id = init_stage(preset=preset, output=output, seed=seed, force=force)
     verb = "already holds" if result.reused else "now holds"
     click.echo(
-        f"{folder} {verb} the {preset} preset with RANDOM weights (seed {seed}, commit "
-        f"{result.manifest.commit[:12]}) (run {run.info.run_id})"
+        f"{result.output} {verb} the {preset} preset with RANDOM weights (seed {seed}, commit "
+        f"{result.manifest.commit[:12]}) (run {run_id})"
     )
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--weights", default="weights/sam3", show_default=True, help="Weights folder (download or init).")
+@click.option("--prompt", "prompt_texts", multiple=True, metavar="TEXT", help="A text prompt (repeatable).")
+@click.option("--prompt-set", "prompt_sets", multiple=True, metavar="NAME",
+              help="A set from prompts/default_prompts.json (repeatable; `sam3ops prompts` lists them).")
+@click.option("--output", default="predictions", show_default=True, help="Folder for the results.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "bf16"]))
+@click.option("--compile/--no-compile", "compile_model", default=False, show_default=True,
+              help="torch.compile the encoders (slow first call, faster after).")
+@click.option("--score-threshold", default=0.5, show_default=True, type=float,
+              help="Keep instances scoring above this (query score x presence score).")
+@click.option("--mask-threshold", default=0.5, show_default=True, type=float, help="Binarise masks above this.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int,
+              help="Refuse images with more pixels (decompression-bomb guard).")
+def predict(images, weights, prompt_texts, prompt_sets, output, device, precision, compile_model,
+            score_threshold, mask_threshold, max_pixels) -> None:
+    """Segment IMAGES (files, folders or globs) with text prompts; write masks, JSON, overlays, pages.
+
+    Per image, under OUTPUT/<name>/: result.json (labels, scores, boxes, areas), masks.png (16-bit
+    instance label map), masks_rle.json (COCO RLE), overlay.png and page.html (interactive, offline).
+    A bad image is reported and skipped; the exit code is 0 only when every image succeeded.
+    """
+    from sam3ops.stages import predict_stage
+
+    summary, run_id, manifest = predict_stage(
+        images=list(images), weights=weights, prompt_texts=list(prompt_texts), prompt_sets=list(prompt_sets),
+        output=output, device=device, precision=precision, compile_model=compile_model,
+        score_threshold=score_threshold, mask_threshold=mask_threshold, max_pixels=max_pixels)
+    random_note = " (RANDOM weights: the masks mean nothing)" if manifest and manifest.random else ""
+    click.echo(f"{len(summary.succeeded)} images, {sum(summary.instances_per_prompt().values())} instances "
+               f"-> {output}{random_note} (run {run_id})")
+
+
+@cli.command()
+@click.option("--weights", default="weights/sam3", show_default=True,
+              help="Real weights to use when this folder holds a verified download.")
+@click.option("--preset", type=click.Choice(["tiny", "full"]), default="tiny", show_default=True,
+              help="Random-weights preset to use otherwise.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--image", "images", multiple=True, help="Input for predict (repeatable)  [default: sample photos]")
+@click.option("--prompt-set", "prompt_sets", multiple=True, default=["single_objects"], show_default=True)
+@click.option("--output", default="predictions", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def pipeline(weights, preset, seed, images, prompt_sets, output, device) -> None:
+    """The main job: weights (download or preset) -> predict, one parent run with a child per stage."""
+    from sam3ops.pipeline import run_pipeline
+    from sam3ops.tracking import is_embedded, tracking_uri
+
+    result = run_pipeline(weights=weights, preset=preset, seed=seed, images=list(images),
+                          prompt_sets=list(prompt_sets), output=output, device=device)
+    kind = "RANDOM" if result.weights_random else "real"
+    uri = tracking_uri()
+    ui = f"mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)" if is_embedded(uri) else uri
+    click.echo(f"weights  {result.weights} ({kind})\npredict  {result.images_ok} images, {result.instances} "
+               f"instances -> {result.predictions}\nrun      {result.run_id}\nui       {ui}")
+
+
+@cli.command()
+@click.option("--output", default="samples", show_default=True, help="Folder for the photos.")
+def samples(output: str) -> None:
+    """Write real sample photos (scikit-image's astronaut, chelsea, coffee, motorcycle) as PNG files."""
+    from sam3ops.samples import write_samples
+
+    for path in write_samples(Path(output)):
+        click.echo(str(path))
 
 
 @cli.command("prompts")

@@ -77,3 +77,9 @@ class PromptsError(Sam3opsError):
 
 class ImageError(Sam3opsError):
     """An input image that cannot be used (missing, empty, corrupt, not an image, too large)."""
+
+
+class PartialFailureError(Sam3opsError):
+    """Some inputs failed while the others succeeded (their outputs are kept)."""
+
+    hint = "see the lines above (and the run's failures.json) for each failed input"

@@ -125,8 +125,11 @@ def stage_run(
     run_id = None if nested else os.environ.get("MLFLOW_RUN_ID")
     if run_id:
         run = mlflow.start_run(run_id=run_id)
+    elif nested and (parent := mlflow.active_run()):
+        # Children stay in the parent's experiment, where the UI shows them under it.
+        run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True, run_name=stage)
     else:
-        run = mlflow.start_run(experiment_id=ensure_experiment(f"sam3-{stage}"), nested=nested)
+        run = mlflow.start_run(experiment_id=ensure_experiment(f"sam3-{stage}"))
     status = "FAILED"
     try:
         mlflow.set_tags({STAGE_TAG: stage, **sysinfo.environment_tags(workspace_root()), **(tags or {})})

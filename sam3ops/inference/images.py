@@ -92,7 +92,8 @@ def load_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image PIL can read") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: refused as a decompression bomb ({exc})") from None
+        raise ImageError(f"{path}: refused as a decompression bomb ({exc})",
+                         hint="resize it; an image this size cannot be segmented here") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None
     return _to_rgb(image)

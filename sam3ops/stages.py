@@ -1,0 +1,92 @@
+"""Each stage as one tracked call: open its MLflow run, call the library, log what it did.
+
+The CLI commands and the pipeline both call these; ``nested=True`` makes the run a child of the
+active one (the pipeline's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sam3ops import tracking
+from sam3ops.errors import PartialFailureError
+
+
+def download_stage(*, repo_id: str, revision: str, output: str, include: str, token: str | None = None,
+                   nested: bool = False):
+    """Download weights from the hub in a ``download`` run; return (DownloadResult, run id)."""
+    import mlflow
+
+    from sam3ops import hub
+
+    params = {"repo_id": repo_id, "revision": revision, "output": output, "include": include}
+    with tracking.stage_run("download", params=params, tags={"weights_random": "false"}, nested=nested) as run:
+        result = hub.download(repo_id=repo_id, revision=revision, output=Path(output), include=include, token=token)
+        mlflow.set_tags({"weights_commit": result.manifest.commit, "repo_id": repo_id})
+        mlflow.log_metrics({
+            "bytes_downloaded": result.bytes_downloaded,
+            "seconds": result.seconds,
+            "mb_per_s": result.mb_per_s,
+            "files_fetched": len(result.fetched),
+            "files_total": len(result.manifest.files),
+        })
+        mlflow.log_artifact(str(Path(output) / "manifest.json"))
+    return result, run.info.run_id
+
+
+def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool = False, nested: bool = False):
+    """Write a random-weights preset in an ``init`` run; return (InitResult, run id)."""
+    import mlflow
+
+    from sam3ops import presets
+
+    params = {"preset": preset, "output": output, "seed": seed}
+    folder = Path(f"weights/sam3-{preset}" if output == "auto" else output)
+    with tracking.stage_run("init", params=params, tags={"weights_random": "true", "preset": preset},
+                            nested=nested) as run:
+        result = presets.init_weights(preset=preset, output=folder, seed=seed, force=force)
+        mlflow.set_tags({"weights_commit": result.manifest.commit, "reused": str(result.reused).lower()})
+        if not result.reused:
+            mlflow.log_metrics({"parameters": result.parameters, "seconds": result.seconds})
+        mlflow.log_metric("bytes_written", sum(f.size for f in result.manifest.files))
+        mlflow.log_artifact(str(folder / "manifest.json"))
+    return result, run.info.run_id
+
+
+def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = (), prompt_sets: list[str] = (),
+                  output: str = "predictions", device: str = "cpu", precision: str = "fp32",
+                  compile_model: bool = False, score_threshold: float = 0.5, mask_threshold: float = 0.5,
+                  max_pixels: int | None = None, nested: bool = False):
+    """Segment images in a ``predict`` run; return (PredictSummary, run id, weights manifest or None).
+
+    Raises:
+        PartialFailureError: after logging everything, when some images failed (the run is FAILED).
+    """
+    import mlflow
+
+    from sam3ops import predict as predict_lib
+    from sam3ops.inference import Segmenter, collect_images
+    from sam3ops.inference.images import DEFAULT_MAX_PIXELS
+    from sam3ops.manifest import MANIFEST_NAME, Manifest
+    from sam3ops.prompts import resolve_prompts
+
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    params = {"images": " ".join(images), "weights": weights, "prompt": "|".join(prompt_texts),
+              "prompt_set": ",".join(prompt_sets), "output": output, "device": device, "precision": precision,
+              "compile": compile_model, "score_threshold": score_threshold, "mask_threshold": mask_threshold,
+              "max_pixels": max_pixels}
+    with tracking.stage_run("predict", params=params, nested=nested) as run:
+        prompts = resolve_prompts(prompt_texts, prompt_sets)
+        paths = collect_images(images)
+        segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
+                                       score_threshold=score_threshold, mask_threshold=mask_threshold)
+        manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
+        mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths)})
+        mlflow.set_tags({"weights_commit": manifest.commit if manifest else "unknown",
+                         "weights_random": str(manifest.random if manifest else False).lower()})
+        summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
+                                      max_pixels=max_pixels)
+        predict_lib.log_to_mlflow(summary, segmenter)
+        if summary.failed:
+            raise PartialFailureError(f"{len(summary.failed)} of {len(summary.outcomes)} images failed")
+    return summary, run.info.run_id, manifest
