@@ -93,8 +93,10 @@ def measure(args) -> dict:
 
     results = {}
     for name, fn in (("separate_forwards", separate), ("shared_core", shared), ("segment_call", segment_call)):
+        segmenter.timings = type(segmenter.timings)()  # per-stage means of this call only
         samples = _time(fn, device, args.warmup, args.iterations)
         results[name] = {"median_ms": statistics.median(samples), "samples_ms": samples}
+    results["segment_stages_mean_ms"] = segmenter.timings.mean_ms()
     results["speedup"] = results["separate_forwards"]["median_ms"] / results["shared_core"]["median_ms"]
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     results["setup"] = {
@@ -123,7 +125,8 @@ warm-up {s['warmup']}, {s['iterations']} timed iteration(s), medians.
 | shared core: vision once, text once (8 prompts), decoder on 8 pairs | {results['shared_core']['median_ms']:.0f} |
 | `Segmenter.segment` (the same, plus pre/post-processing of a 512x512 photo) | {results['segment_call']['median_ms']:.0f} |
 
-Speed-up of the shared core: **{results['speedup']:.1f}x**.
+Speed-up of the shared core: **{results['speedup']:.1f}x**. Inside `segment` (mean ms per call):
+{', '.join(f"{stage} {ms:.1f}" for stage, ms in results.get('segment_stages_mean_ms', {}).items())}.
 """
 
 

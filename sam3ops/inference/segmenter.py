@@ -211,7 +211,9 @@ class Segmenter:
         text_features, text_masks = self.encode_prompts(prompts)
         prompts = list(dict.fromkeys(" ".join(p.split()) for p in prompts))
         with self._timed("preprocess"):
-            pixel_values = self.processor.image_processor(images=images, return_tensors="pt").pixel_values
+            # Resize and normalise on the model's device (on a GPU this is most of the saving).
+            pixel_values = self.processor.image_processor(images=images, return_tensors="pt",
+                                                          device=self.core.device).pixel_values
         with self._timed("vision"):
             vision = self.core.encode_image(pixel_values)
         results = []
@@ -222,14 +224,17 @@ class Segmenter:
         return results
 
     def _decode_image(self, vision, index: int, text_features, text_masks) -> Outputs:
-        """Decoder outputs for one image and every prompt, in ``decode_batch`` chunks, as float32 on CPU."""
+        """Decoder outputs for one image and every prompt, in ``decode_batch`` chunks, as float32.
+
+        They stay on the model's device: post-processing there, then only the kept masks travel.
+        """
         chunks = []
         for start in range(0, len(text_features), self.decode_batch):
             features = text_features[start:start + self.decode_batch]
             with self._timed("decoder"):
                 out = self.core.decode(vision.select([index] * len(features)), features,
                                        text_masks[start:start + self.decode_batch])
-            chunks.append(Outputs(*(t.float().cpu() for t in out)))
+            chunks.append(Outputs(*(t.float() for t in out)))
         return Outputs(*(torch.cat(parts) for parts in zip(*chunks)))
 
     def _postprocess(self, outputs: Outputs, prompts: list[str], size: tuple[int, int], name: str) -> Result:
@@ -239,9 +244,9 @@ class Segmenter:
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
         if labels:
-            masks = torch.cat([found["masks"].bool() for found in per_prompt]).numpy()
-            boxes = torch.cat([found["boxes"] for found in per_prompt]).numpy().astype(np.float32)
-            scores = torch.cat([found["scores"] for found in per_prompt]).numpy().astype(np.float32)
+            masks = torch.cat([found["masks"].bool() for found in per_prompt]).cpu().numpy()
+            boxes = torch.cat([found["boxes"] for found in per_prompt]).cpu().numpy().astype(np.float32)
+            scores = torch.cat([found["scores"] for found in per_prompt]).cpu().numpy().astype(np.float32)
         else:
             masks, boxes, scores = np.zeros((0, *size), bool), np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return Result(name, prompts, masks, boxes, scores, labels, self._semantic_map(outputs.semantic_seg, size))
@@ -253,4 +258,4 @@ class Segmenter:
             semantic_logits, size=size, mode="bilinear", align_corners=False
         ).sigmoid()[:, 0]
         best, index = probabilities.max(dim=0)
-        return torch.where(best > self.mask_threshold, index + 1, 0).numpy().astype(np.uint16)
+        return torch.where(best > self.mask_threshold, index + 1, 0).cpu().numpy().astype(np.uint16)
