@@ -61,8 +61,16 @@ def _time(fn, device, warmup: int, iterations: int) -> list[float]:
     return samples
 
 
+def _commit() -> str:
+    from sam3ops.sysinfo import git_commit
+
+    commit = git_commit(ROOT)
+    return (commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")) if commit else "unknown (no git here)"
+
+
 def measure(args) -> dict:
     """Milliseconds for the model work of 1 image x 8 prompts, both ways, plus the whole segment() call."""
+    commit = _commit()  # the code measured is the code loaded now
     segmenter, model, processor = _build(args)
     device = segmenter.core.device
     if args.image:
@@ -104,14 +112,15 @@ def measure(args) -> dict:
         "gpu": gpu, "precision": args.precision, "image_size": processor.image_processor.size["height"],
         "prompts": len(PROMPTS), "warmup": args.warmup, "iterations": args.iterations,
         "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
-        "date": dt.date.today().isoformat(), "host": platform.node(),
+        "date": dt.date.today().isoformat(), "host": platform.node(), "commit": commit,
     }
     return results
 
 
-def report_section(results: dict, commit: str) -> str:
+def report_section(results: dict, commit: str | None = None) -> str:
     """A markdown section for benchmarks/REPORT.md."""
     s = results["setup"]
+    commit = commit or s.get("commit", "unknown")
     machine = s["gpu"] or f"CPU ({platform.processor() or platform.machine()}, {s['cpu_threads']} threads)"
     return f"""
 ## Inference core: 1 image x 8 prompts — {s['date']}, commit {commit}
@@ -143,17 +152,15 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--from-json", help="skip measuring: report the results in this file")
     parser.add_argument("--report", action="store_true", help="append a section to benchmarks/REPORT.md")
+    parser.add_argument("--commit", help="the commit measured, when the results came from a host without git")
     args = parser.parse_args()
     results = json.loads(Path(args.from_json).read_text()) if args.from_json else measure(args)
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.report:
-        from sam3ops.sysinfo import git_commit
-
-        commit = git_commit(ROOT) or "unknown"
         with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-            handle.write(report_section(results, commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")))
+            handle.write(report_section(results, args.commit))
 
 
 if __name__ == "__main__":
