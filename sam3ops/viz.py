@@ -87,12 +87,12 @@ def interactive_page(image: Image.Image, result: Result, path: Path, *, title: s
             ))
         traces = list(range(first, len(figure.data)))
         buttons.append({"label": f"{prompt} ({len(mine)})", "method": "restyle",
-                        "args": [{"visible": False}, traces], "args2": [{"visible": True}, traces]})
+                        "args": [{"visible": True}, traces], "args2": [{"visible": False}, traces]})
     figure.update_layout(
-        title=title or result.image, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
+        title=title or result.image, margin={"l": 10, "r": 180, "t": 40, "b": 10}, showlegend=False,
         updatemenus=[{"type": "buttons", "direction": "down", "buttons": buttons, "showactive": False,
                       "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}],
-        annotations=[{"text": "click a prompt to hide / show it", "x": 1.02, "xref": "paper", "xanchor": "left",
+        annotations=[{"text": "show / hide:", "x": 1.02, "xref": "paper", "xanchor": "left",
                       "y": 1.04, "yref": "paper", "showarrow": False}],
     )
     figure.update_yaxes(visible=False)
