@@ -1,0 +1,80 @@
+"""fp16 conversion of the full preset: peak RSS (target <= 1 GB) and wall time against a plain copy
+of the same checkpoint on the same disk (target <= 2x). Appends a section to benchmarks/REPORT.md.
+
+    python -m benchmarks.convert_cast [--source weights/sam3-full]   (made by `sam3ops init --preset full`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _peak_rss(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes, polled every 20 ms) of ``command``."""
+    started = time.perf_counter()
+    proc = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    if proc.returncode:
+        raise SystemExit(proc.stderr.read().decode()[-2000:])
+    return time.perf_counter() - started, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default=str(ROOT / "weights" / "sam3-full"))
+    args = parser.parse_args()
+    from sam3ops.sysinfo import git_commit
+
+    commit = git_commit(ROOT) or "unknown"
+    source = Path(args.source)
+    checkpoint = source / "model.safetensors"
+    with tempfile.TemporaryDirectory(dir=source.parent, prefix=".bench-") as tmp:
+        copy_s = time.perf_counter()
+        shutil.copyfile(checkpoint, Path(tmp) / "copy.safetensors")
+        copy_s = time.perf_counter() - copy_s
+        (Path(tmp) / "copy.safetensors").unlink()
+        code = (f"from pathlib import Path; from sam3ops.convert.cast import cast_weights; "
+                f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), precision='fp16')")
+        baseline_s, baseline_rss = _peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
+        cast_s, cast_rss = _peak_rss([sys.executable, "-c", code])
+    section = f"""
+## fp16 conversion of the full preset — {dt.date.today().isoformat()}, commit {commit[:7]}{'+dirty' if commit.endswith('+dirty') else ''}
+
+{platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU. Source
+{checkpoint.stat().st_size / 1e9:.2f} GB fp32; `cast_weights` (cast tensor by tensor, then read back and
+compare every tensor), in its own process.
+
+| | seconds | peak RSS |
+|---|---|---|
+| `shutil.copyfile` of the checkpoint (same disk) | {copy_s:.1f} | - |
+| `cast_weights(..., precision="fp16")` | {cast_s:.1f} | {cast_rss / 1e9:.2f} GB |
+| the same process importing torch and safetensors only | {baseline_s:.1f} | {baseline_rss / 1e9:.2f} GB |
+
+Time {cast_s / copy_s:.2f}x the copy (target 2x: {'met' if cast_s <= 2 * copy_s else 'NOT met'}); peak RSS
+{cast_rss / 1e9:.2f} GB (target 1 GB: {'met' if cast_rss <= 1e9 else 'NOT met'}).
+"""
+    print(section)
+    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
+        handle.write(section)
+
+
+if __name__ == "__main__":
+    main()
