@@ -67,10 +67,28 @@ def test_disk_full_mid_write_leaves_nothing(tmp_path, tiny_weights, monkeypatch)
     real = cast.cast_file
 
     def fills_up(source, destination, target):
-        real(source, destination, target)
+        real(source, destination, target)  # the file is there, then the disk is full
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(cast, "cast_file", fills_up)
     with pytest.raises(OSError):
         cast.cast_weights(source=tiny_weights, output=tmp_path / "out", precision="fp16")
     assert list(tmp_path.iterdir()) == [] or all(p.name == "mlflow.db" for p in tmp_path.iterdir())
+
+
+def test_big_tensors_stream_in_row_blocks_and_corruption_is_caught(tmp_path, tiny_weights, monkeypatch):
+    monkeypatch.setattr(cast, "BLOCK_BYTES", 4096)  # force row blocks and reopenings on the tiny model
+    monkeypatch.setattr(cast, "CHUNK_BYTES", 64 * 1024)
+    infos, _ = cast.read_layout(tiny_weights / "model.safetensors", "fp16")
+    assert sum(1 for _, block, _ in cast._pieces(infos) if block is not None) > 10
+    size, crcs = cast.cast_file(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16")
+    cast.verify_cast(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16", crcs)
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as converted, \
+            safe_open(str(tiny_weights / "model.safetensors"), framework="pt") as original:
+        for name in original.offset_keys():
+            assert torch.equal(original.get_tensor(name).to(converted.get_tensor(name).dtype), converted.get_tensor(name))
+    data = bytearray((tmp_path / "m.safetensors").read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte in the last tensor
+    (tmp_path / "m.safetensors").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="read back differently"):
+        cast.verify_cast(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16", crcs)

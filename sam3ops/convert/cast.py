@@ -3,9 +3,10 @@
 safetensors writes a file from tensors that are all in memory at once; for a 3.4 GB checkpoint that
 is the whole model. Its format is simple and documented (an 8-byte little-endian header length, a
 JSON header of names, dtypes, shapes and byte offsets, then the raw bytes), so the header is written
-first from the source's metadata and each tensor is read, cast and appended on its own. Reading
-goes through ``safe_open``, reopened every ``CHUNK_BYTES`` because its memory map keeps every page
-read resident until it is closed. The result is read back with ``safe_open`` and checked.
+first from the source's metadata and each tensor is read, cast and appended on its own, large ones in
+blocks of rows. Reading goes through ``safe_open``, reopened every ``CHUNK_BYTES`` because its
+memory map keeps every page read resident until it is closed. The result is read back with
+``safe_open`` and each tensor's CRC-32 compared with the bytes that were written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import torch
 
 from sam3ops.errors import WeightsError
 
-CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024  # source bytes read between two reopenings of the memory map
+BLOCK_BYTES = 16 * 1024 * 1024  # tensors larger than this are read in blocks of rows
 _BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
           "F8_E4M3": 1, "F8_E5M2": 1}
 _FLOATS = {"F64", "F32", "F16", "BF16"}
@@ -78,42 +82,67 @@ def _header(infos: list[TensorInfo], metadata: dict[str, str]) -> bytes:
     return raw + b" " * (-len(raw) % 8)  # the format pads the header to 8 bytes with spaces
 
 
-def _chunks(infos: list[TensorInfo]) -> list[list[TensorInfo]]:
-    groups, current, size = [], [], 0
+def _pieces(infos: list[TensorInfo]) -> Iterator[tuple[TensorInfo, slice | None, bool]]:
+    """(tensor, rows or None for all, reopen-before-this) in file order: big tensors in row blocks."""
+    read = 0
     for info in infos:
-        current.append(info)
-        size += info.nbytes
-        if size >= CHUNK_BYTES:
-            groups.append(current)
-            current, size = [], 0
-    return groups + ([current] if current else [])
+        source_bytes = math.prod(info.shape) * _BYTES[info.source_dtype]
+        rows = info.shape[0] if info.shape else 1
+        if source_bytes <= BLOCK_BYTES or len(info.shape) == 0:
+            blocks = [None]
+        else:
+            step = max(1, rows * BLOCK_BYTES // source_bytes)
+            blocks = [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+        for block in blocks:
+            size = source_bytes if block is None else source_bytes * (block.stop - block.start) // rows
+            reopen = read + size > CHUNK_BYTES
+            read = size if reopen else read + size
+            yield info, block, reopen
 
 
-def cast_file(source: Path, destination: Path, target: str) -> int:
-    """Write ``source`` with its floating-point tensors cast to ``target`` (``fp16``/``bf16``); return bytes."""
+def _read_piece(handle, info: TensorInfo, block: slice | None):
+    return handle.get_tensor(info.name) if block is None else handle.get_slice(info.name)[block]
+
+
+def cast_file(source: Path, destination: Path, target: str) -> tuple[int, dict[str, int]]:
+    """Write ``source`` with its floating-point tensors cast to ``target`` (``fp16``/``bf16``).
+
+    Returns:
+        Bytes written, and the CRC-32 of each tensor's bytes as written.
+    """
     from safetensors import safe_open
 
     dtype = TARGETS[target][0]
     infos, metadata = read_layout(source, target)
     header = _header(infos, metadata)
-    with open(destination, "wb") as out:
-        out.write(struct.pack("<Q", len(header)))
-        out.write(header)
-        for group in _chunks(infos):
-            with safe_open(str(source), framework="pt") as handle:
-                for info in group:
-                    tensor = handle.get_tensor(info.name)
-                    if info.source_dtype in _FLOATS:
-                        tensor = tensor.to(dtype)
-                    # Raw bytes without a copy: view as uint8, hand numpy's buffer to write().
-                    out.write(tensor.contiguous().view(torch.uint8).numpy().data)
-                    del tensor
-    return destination.stat().st_size
+    crcs: dict[str, int] = {}
+    handle = None
+    try:
+        with open(destination, "wb") as out:
+            out.write(struct.pack("<Q", len(header)))
+            out.write(header)
+            for info, block, reopen in _pieces(infos):
+                if handle is None or reopen:
+                    if handle is not None:
+                        handle.__exit__(None, None, None)
+                    handle = safe_open(str(source), framework="pt").__enter__()
+                tensor = _read_piece(handle, info, block)
+                if info.source_dtype in _FLOATS:
+                    tensor = tensor.to(dtype)
+                # Raw bytes without a copy: view as uint8, hand numpy's buffer to write().
+                data = tensor.contiguous().view(torch.uint8).numpy().data
+                out.write(data)
+                crcs[info.name] = zlib.crc32(data, crcs.get(info.name, 0))
+                del tensor, data
+    finally:
+        if handle is not None:
+            handle.__exit__(None, None, None)
+    return destination.stat().st_size, crcs
 
 
-def verify_cast(source: Path, destination: Path, target: str) -> None:
-    """Read ``destination`` back with safetensors: same names and shapes, target dtype, finite values
-    wherever the source was finite, and the same values up to the cast's rounding.
+def verify_cast(source: Path, destination: Path, target: str, crcs: dict[str, int]) -> None:
+    """Read ``destination`` back with safetensors and check it: the source's tensor names, shapes
+    and order, the target dtype, and each tensor's CRC-32 equal to the bytes written.
 
     Raises:
         WeightsError: any mismatch.
@@ -124,14 +153,22 @@ def verify_cast(source: Path, destination: Path, target: str) -> None:
     written, _ = read_layout(destination, target)
     if [(i.name, i.shape, i.target_dtype) for i in expected] != [(i.name, i.shape, i.source_dtype) for i in written]:
         raise WeightsError(f"{destination} does not hold the tensors of {source}")
-    for group in _chunks(expected):
-        with safe_open(str(source), framework="pt") as src, safe_open(str(destination), framework="pt") as dst:
-            for info in group:
-                original, cast = src.get_tensor(info.name), dst.get_tensor(info.name)
-                if info.source_dtype in _FLOATS and not torch.equal(original.to(cast.dtype), cast):
-                    raise WeightsError(f"{destination}: tensor {info.name} differs from the cast of the source")
-                if info.source_dtype not in _FLOATS and not torch.equal(original, cast):
-                    raise WeightsError(f"{destination}: tensor {info.name} differs from the source")
+    found: dict[str, int] = {}
+    handle = None
+    try:
+        for info, block, reopen in _pieces(written):
+            if handle is None or reopen:
+                if handle is not None:
+                    handle.__exit__(None, None, None)
+                handle = safe_open(str(destination), framework="pt").__enter__()
+            data = _read_piece(handle, info, block).contiguous().view(torch.uint8).numpy().data
+            found[info.name] = zlib.crc32(data, found.get(info.name, 0))
+    finally:
+        if handle is not None:
+            handle.__exit__(None, None, None)
+    if bad := [name for name in crcs if found.get(name) != crcs[name]]:
+        raise WeightsError(f"{destination}: {len(bad)} tensors read back differently from what was written "
+                           f"(first: {bad[0]})", hint="the disk or filesystem corrupted the file; convert again")
 
 
 @dataclass
@@ -178,8 +215,9 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
             if path.name == manifest_lib.MANIFEST_NAME or not path.is_file():
                 continue
             if path.suffix == ".safetensors":
-                written += cast_file(path, staging / path.name, precision)
-                verify_cast(path, staging / path.name, precision)
+                size, crcs = cast_file(path, staging / path.name, precision)
+                verify_cast(path, staging / path.name, precision, crcs)
+                written += size
             elif path.name == "config.json":
                 config = json.loads(path.read_text())
                 config["dtype"] = str(TARGETS[precision][0]).removeprefix("torch.")
