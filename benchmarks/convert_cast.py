@@ -21,10 +21,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _peak_rss(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes, polled every 20 ms) of ``command``."""
+def _peak_rss(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (bytes, polled every 20 ms) and stdout of ``command``."""
     started = time.perf_counter()
-    proc = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
         try:
@@ -34,7 +34,7 @@ def _peak_rss(command: list[str]) -> tuple[float, int]:
         time.sleep(0.02)
     if proc.returncode:
         raise SystemExit(proc.stderr.read().decode()[-2000:])
-    return time.perf_counter() - started, peak
+    return time.perf_counter() - started, peak, proc.stdout.read().decode()
 
 
 def main() -> None:
@@ -51,10 +51,13 @@ def main() -> None:
         shutil.copyfile(checkpoint, Path(tmp) / "copy.safetensors")
         copy_s = time.perf_counter() - copy_s
         (Path(tmp) / "copy.safetensors").unlink()
-        code = (f"from pathlib import Path; from sam3ops.convert.cast import cast_weights; "
-                f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), precision='fp16')")
-        baseline_s, baseline_rss = _peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
-        cast_s, cast_rss = _peak_rss([sys.executable, "-c", code])
+        code = (f"import time; from pathlib import Path; from sam3ops.convert.cast import cast_weights; "
+                f"t = time.perf_counter(); "
+                f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), precision='fp16'); "
+                f"print(time.perf_counter() - t)")
+        baseline_s, baseline_rss, _ = _peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
+        process_s, cast_rss, out = _peak_rss([sys.executable, "-c", code])
+        cast_s = float(out.split()[-1])
     section = f"""
 ## fp16 conversion of the full preset — {dt.date.today().isoformat()}, commit {commit[:7]}{'+dirty' if commit.endswith('+dirty') else ''}
 
@@ -65,8 +68,9 @@ compare every tensor), in its own process.
 | | seconds | peak RSS |
 |---|---|---|
 | `shutil.copyfile` of the checkpoint (same disk) | {copy_s:.1f} | - |
-| `cast_weights(..., precision="fp16")` | {cast_s:.1f} | {cast_rss / 1e9:.2f} GB |
-| the same process importing torch and safetensors only | {baseline_s:.1f} | {baseline_rss / 1e9:.2f} GB |
+| `cast_weights(..., precision="fp16")` (the call; manifest sha256s included) | {cast_s:.1f} | {cast_rss / 1e9:.2f} GB |
+| the whole process (Python start, imports, the call) | {process_s:.1f} | |
+| a process importing torch and safetensors only | {baseline_s:.1f} | {baseline_rss / 1e9:.2f} GB |
 
 Time {cast_s / copy_s:.2f}x the copy (target 2x: {'met' if cast_s <= 2 * copy_s else 'NOT met'}); peak RSS
 {cast_rss / 1e9:.2f} GB (target 1 GB: {'met' if cast_rss <= 1e9 else 'NOT met'}).

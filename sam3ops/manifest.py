@@ -88,10 +88,15 @@ def file_hashes(path: Path) -> tuple[str, str]:
     return sha256.hexdigest(), git_sha1.hexdigest()
 
 
-def entries_for(folder: Path, paths: list[str]) -> list[FileEntry]:
-    """Manifest entries (size, sha256) for ``paths`` relative to ``folder``."""
+def entries_for(folder: Path, paths: list[str], *, known: dict[str, str] | None = None) -> list[FileEntry]:
+    """Manifest entries (size, sha256) for ``paths`` relative to ``folder``.
+
+    ``known`` maps paths to sha256s already computed (while the file was written), to skip a re-read.
+    """
+    known = known or {}
     return [
-        FileEntry(path=rel, size=(Path(folder) / rel).stat().st_size, sha256=file_hashes(Path(folder) / rel)[0])
+        FileEntry(path=rel, size=(Path(folder) / rel).stat().st_size,
+                  sha256=known.get(rel) or file_hashes(Path(folder) / rel)[0])
         for rel in sorted(paths)
     ]
 

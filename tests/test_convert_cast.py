@@ -11,7 +11,7 @@ from safetensors import safe_open
 from sam3ops.convert import cast
 from sam3ops.errors import UsageError, WeightsError
 from sam3ops.inference import Segmenter
-from sam3ops.manifest import Manifest
+from sam3ops.manifest import Manifest, file_hashes
 from sam3ops.samples import sample_image
 
 
@@ -81,7 +81,8 @@ def test_big_tensors_stream_in_row_blocks_and_corruption_is_caught(tmp_path, tin
     monkeypatch.setattr(cast, "CHUNK_BYTES", 64 * 1024)
     infos, _ = cast.read_layout(tiny_weights / "model.safetensors", "fp16")
     assert sum(1 for _, block, _ in cast._pieces(infos) if block is not None) > 10
-    size, crcs = cast.cast_file(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16")
+    size, crcs, sha256 = cast.cast_file(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16")
+    assert sha256 == file_hashes(tmp_path / "m.safetensors")[0] and size == (tmp_path / "m.safetensors").stat().st_size
     cast.verify_cast(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16", crcs)
     with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as converted, \
             safe_open(str(tiny_weights / "model.safetensors"), framework="pt") as original:

@@ -104,23 +104,28 @@ def _read_piece(handle, info: TensorInfo, block: slice | None):
     return handle.get_tensor(info.name) if block is None else handle.get_slice(info.name)[block]
 
 
-def cast_file(source: Path, destination: Path, target: str) -> tuple[int, dict[str, int]]:
+def cast_file(source: Path, destination: Path, target: str) -> tuple[int, dict[str, int], str]:
     """Write ``source`` with its floating-point tensors cast to ``target`` (``fp16``/``bf16``).
 
     Returns:
-        Bytes written, and the CRC-32 of each tensor's bytes as written.
+        Bytes written, the CRC-32 of each tensor's bytes as written, and the file's sha256 (hashed
+        while writing, so the manifest needs no second pass over the file).
     """
+    import hashlib
+
     from safetensors import safe_open
 
     dtype = TARGETS[target][0]
     infos, metadata = read_layout(source, target)
     header = _header(infos, metadata)
     crcs: dict[str, int] = {}
+    digest = hashlib.sha256()
     handle = None
     try:
         with open(destination, "wb") as out:
-            out.write(struct.pack("<Q", len(header)))
-            out.write(header)
+            for part in (struct.pack("<Q", len(header)), header):
+                out.write(part)
+                digest.update(part)
             for info, block, reopen in _pieces(infos):
                 if handle is None or reopen:
                     if handle is not None:
@@ -132,12 +137,13 @@ def cast_file(source: Path, destination: Path, target: str) -> tuple[int, dict[s
                 # Raw bytes without a copy: view as uint8, hand numpy's buffer to write().
                 data = tensor.contiguous().view(torch.uint8).numpy().data
                 out.write(data)
+                digest.update(data)
                 crcs[info.name] = zlib.crc32(data, crcs.get(info.name, 0))
                 del tensor, data
     finally:
         if handle is not None:
             handle.__exit__(None, None, None)
-    return destination.stat().st_size, crcs
+    return destination.stat().st_size, crcs, digest.hexdigest()
 
 
 def verify_cast(source: Path, destination: Path, target: str, crcs: dict[str, int]) -> None:
@@ -210,12 +216,12 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.cast-"))
     try:
         staging.chmod(0o777 & ~manifest_lib.current_umask())
-        written = 0
+        written, known = 0, {}
         for path in sorted(source.iterdir()):
             if path.name == manifest_lib.MANIFEST_NAME or not path.is_file():
                 continue
             if path.suffix == ".safetensors":
-                size, crcs = cast_file(path, staging / path.name, precision)
+                size, crcs, known[path.name] = cast_file(path, staging / path.name, precision)
                 verify_cast(path, staging / path.name, precision, crcs)
                 written += size
             elif path.name == "config.json":
@@ -224,7 +230,7 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
                 (staging / path.name).write_text(json.dumps(config, indent=2) + "\n")
             elif path.suffix in (".json", ".txt", ".model"):
                 shutil.copy(path, staging / path.name)
-        entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()])
+        entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()], known=known)
         manifest = manifest_lib.Manifest(
             repo_id=source_manifest.repo_id, revision=source_manifest.revision, commit=source_manifest.commit,
             random=source_manifest.random, preset=source_manifest.preset, seed=source_manifest.seed, files=entries,
