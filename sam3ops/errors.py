@@ -83,3 +83,9 @@ class PartialFailureError(Sam3opsError):
     """Some inputs failed while the others succeeded (their outputs are kept)."""
 
     hint = "see the lines above (and the run's failures.json) for each failed input"
+
+
+class ParityError(Sam3opsError):
+    """A converted artifact disagrees with the fp32 reference beyond the gate (or has NaN/Inf)."""
+
+    hint = "the artifact is kept but must not be registered; see parity.json in the run"

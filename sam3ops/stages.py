@@ -6,6 +6,7 @@ active one (the pipeline's).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sam3ops import tracking
@@ -90,3 +91,60 @@ def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = 
         if summary.failed:
             raise PartialFailureError(f"{len(summary.failed)} of {len(summary.outcomes)} images failed")
     return summary, run.info.run_id, manifest
+
+
+def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool = False, device: str = "cpu",
+                  min_mask_iou: float = 0.98, max_score_diff: float = 0.02, parity_images: list[str] = (),
+                  parity_prompts: list[str] = (), nested: bool = False):
+    """Convert a weights folder in a ``convert`` run and gate it on parity with fp32; return
+    (ParityReport, run id).
+
+    Raises:
+        ParityError: after logging everything, when the artifact fails the gate (run FAILED,
+            tag ``parity=fail``; its files are not logged as artifacts).
+    """
+    import json
+    import resource
+    import time
+
+    import mlflow
+
+    from sam3ops.convert import cast, parity
+    from sam3ops.errors import ParityError, UsageError
+    from sam3ops.inference import Segmenter
+    from sam3ops.manifest import Manifest
+    from sam3ops.samples import DEFAULT_SAMPLES, sample_image
+
+    params = {"input": input_dir, "format": format, "output": output, "precision": format, "device": device,
+              "min_mask_iou": min_mask_iou, "max_score_diff": max_score_diff}
+    with tracking.stage_run("convert", params=params, tags={"format": format, "precision": format},
+                            nested=nested) as run:
+        if format not in cast.TARGETS:
+            raise UsageError(f"unknown --format {format!r}", hint=f"choose one of: {', '.join(cast.TARGETS)}")
+        started = time.perf_counter()
+        result = cast.cast_weights(source=Path(input_dir), output=Path(output), precision=format,
+                                   overwrite=overwrite)
+        seconds = time.perf_counter() - started
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        source = Manifest.read(Path(input_dir))
+        mlflow.set_tags({"source_commit": source.commit, "weights_commit": source.commit,
+                         "weights_random": str(source.random).lower()})
+        if (parent := os.environ.get("SAM3OPS_SOURCE_RUN_ID")):
+            mlflow.set_tag("source_run_id", parent)
+
+        images = [sample_image(name) for name in (parity_images or DEFAULT_SAMPLES[:2])]
+        prompts = list(parity_prompts or parity.DEFAULT_PROMPTS)
+        report = parity.check(Segmenter.from_dir(Path(input_dir), device=device),
+                              Segmenter.from_dir(Path(output), device=device, precision=format),
+                              images, prompts, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff)
+        mlflow.log_metrics({"seconds": seconds, "peak_rss_mb": peak_rss_mb,
+                            "output_mb": result.bytes_written / 1e6, **report.metrics()})
+        mlflow.log_dict({**report.to_json(), "images": [n for n in (parity_images or DEFAULT_SAMPLES[:2])],
+                         "prompts": prompts}, "parity.json")
+        mlflow.set_tag("parity", "pass" if report.passed else "fail")
+        if not report.passed:
+            raise ParityError(
+                f"{format} weights fail the parity gate: mask IoU {report.mask_iou_mean:.4f} (min {min_mask_iou}), "
+                f"score diff {report.score_max_abs_diff:.4f} (max {max_score_diff}), {report.nonfinite} NaN/Inf")
+        mlflow.log_artifacts(output, "weights")
+    return report, run.info.run_id

@@ -13,14 +13,15 @@ from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT, subprocess_env
 
 
-@pytest.mark.parametrize("command", [[], ["download"], ["init"], ["predict"], ["pipeline"], ["samples"], ["prompts"]])
+@pytest.mark.parametrize(
+    "command", [[], ["download"], ["init"], ["predict"], ["convert"], ["pipeline"], ["samples"], ["prompts"]])
 def test_help_on_every_command(capsys, command):
     code, out, _ = run_cli(capsys, *command, "--help")
     assert code == 0 and "Usage: sam3ops" in out
 
 
 def test_every_command_is_covered_by_help_test():
-    assert set(cli.cli.commands) == {"download", "init", "predict", "pipeline", "samples", "prompts"}
+    assert set(cli.cli.commands) == {"download", "init", "predict", "convert", "pipeline", "samples", "prompts"}
 
 
 def test_init_cli_tracks_a_random_weights_run(capsys, tmp_path):
