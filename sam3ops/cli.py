@@ -143,8 +143,9 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
 
 @cli.command()
 @click.option("--input", "input_dir", required=True, help="Weights folder to convert (download or init).")
-@click.option("--format", "fmt", required=True, type=click.Choice(["fp16", "bf16"]),
-              help="Target format. (ONNX and TensorRT arrive with the rest of the convert stage.)")
+@click.option("--format", "fmt", required=True, type=click.Choice(["fp16", "bf16", "onnx"]),
+              help="Target format. (TensorRT arrives with the rest of the convert stage.)")
+@click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset (17 or newer).")
 @click.option("--output", required=True, help="Destination folder (must be empty unless --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
 @click.option("--device", default="cpu", show_default=True, help="Where the parity check runs.")
@@ -155,19 +156,22 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
               help="Sample photo for the parity check (repeatable)  [default: astronaut, chelsea]")
 @click.option("--parity-prompt", "parity_prompts", multiple=True, metavar="TEXT",
               help="Prompt for the parity check (repeatable)  [default: person, cat, cup]")
-def convert(input_dir, fmt, output, overwrite, device, min_mask_iou, max_score_diff, parity_images,
+def convert(input_dir, fmt, opset, output, overwrite, device, min_mask_iou, max_score_diff, parity_images,
             parity_prompts) -> None:
     """Convert weights to FORMAT and check the result against the fp32 reference.
 
     fp16/bf16: a streamed cast of the safetensors (one tensor at a time, read back and checked),
-    config, processor and tokenizer carried over. The fidelity gate then runs both on real photos:
+    config, processor and tokenizer carried over. onnx: the vision encoder, text encoder and decoder
+    as three graphs with a dynamic batch axis, checked by onnx.checker and shape inference, run by
+    ONNX Runtime (predict --weights OUTPUT). The fidelity gate then runs both on real photos:
     a conversion with NaN/Inf or under the gate ends FAILED with tag parity=fail.
     """
     from sam3ops.stages import convert_stage
 
     report, run_id = convert_stage(input_dir=input_dir, format=fmt, output=output, overwrite=overwrite,
                                    device=device, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff,
-                                   parity_images=list(parity_images), parity_prompts=list(parity_prompts))
+                                   parity_images=list(parity_images), parity_prompts=list(parity_prompts),
+                                   opset=opset)
     click.echo(f"{input_dir} -> {output} ({fmt}): parity pass, mask IoU {report.mask_iou_mean:.4f}, "
                f"max score diff {report.score_max_abs_diff:.4f} over {report.instances} instances (run {run_id})")
 

@@ -93,9 +93,12 @@ def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = 
     return summary, run.info.run_id, manifest
 
 
+FORMATS = ("fp16", "bf16", "onnx")
+
+
 def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool = False, device: str = "cpu",
                   min_mask_iou: float = 0.98, max_score_diff: float = 0.02, parity_images: list[str] = (),
-                  parity_prompts: list[str] = (), nested: bool = False):
+                  parity_prompts: list[str] = (), opset: int = 17, nested: bool = False):
     """Convert a weights folder in a ``convert`` run and gate it on parity with fp32; return
     (ParityReport, run id).
 
@@ -109,21 +112,27 @@ def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool =
 
     import mlflow
 
-    from sam3ops.convert import cast, parity
+    from sam3ops.convert import cast, onnx_export, parity
     from sam3ops.errors import ParityError, UsageError
     from sam3ops.inference import Segmenter
     from sam3ops.manifest import Manifest
     from sam3ops.samples import DEFAULT_SAMPLES, sample_image
 
-    params = {"input": input_dir, "format": format, "output": output, "precision": format, "device": device,
-              "min_mask_iou": min_mask_iou, "max_score_diff": max_score_diff}
-    with tracking.stage_run("convert", params=params, tags={"format": format, "precision": format},
+    precision = format if format in cast.TARGETS else "fp32"
+    params = {"input": input_dir, "format": format, "output": output, "precision": precision, "device": device,
+              "min_mask_iou": min_mask_iou, "max_score_diff": max_score_diff,
+              **({"opset": opset} if format == "onnx" else {})}
+    with tracking.stage_run("convert", params=params, tags={"format": format, "precision": precision},
                             nested=nested) as run:
-        if format not in cast.TARGETS:
-            raise UsageError(f"unknown --format {format!r}", hint=f"choose one of: {', '.join(cast.TARGETS)}")
+        if format not in FORMATS:
+            raise UsageError(f"unknown --format {format!r}", hint=f"choose one of: {', '.join(FORMATS)}")
         started = time.perf_counter()
-        result = cast.cast_weights(source=Path(input_dir), output=Path(output), precision=format,
-                                   overwrite=overwrite)
+        if format == "onnx":
+            result = onnx_export.export_onnx(source=Path(input_dir), output=Path(output), opset=opset,
+                                             overwrite=overwrite)
+        else:
+            result = cast.cast_weights(source=Path(input_dir), output=Path(output), precision=format,
+                                       overwrite=overwrite)
         seconds = time.perf_counter() - started
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         source = Manifest.read(Path(input_dir))
@@ -135,7 +144,7 @@ def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool =
         images = [sample_image(name) for name in (parity_images or DEFAULT_SAMPLES[:2])]
         prompts = list(parity_prompts or parity.DEFAULT_PROMPTS)
         report = parity.check(Segmenter.from_dir(Path(input_dir), device=device),
-                              Segmenter.from_dir(Path(output), device=device, precision=format),
+                              Segmenter.from_dir(Path(output), device=device, precision=precision),
                               images, prompts, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff)
         mlflow.log_metrics({"seconds": seconds, "peak_rss_mb": peak_rss_mb,
                             "output_mb": result.bytes_written / 1e6, **report.metrics()})
@@ -144,7 +153,7 @@ def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool =
         mlflow.set_tag("parity", "pass" if report.passed else "fail")
         if not report.passed:
             raise ParityError(
-                f"{format} weights fail the parity gate: mask IoU {report.mask_iou_mean:.4f} (min {min_mask_iou}), "
+                f"{format} conversion fails the parity gate: mask IoU {report.mask_iou_mean:.4f} (min {min_mask_iou}), "
                 f"score diff {report.score_max_abs_diff:.4f} (max {max_score_diff}), {report.nonfinite} NaN/Inf")
         mlflow.log_artifacts(output, "weights")
     return report, run.info.run_id

@@ -41,7 +41,7 @@ def test_failing_gate_ends_failed_without_artifact(capsys, tmp_path, tiny_weight
     code, _, err = run_cli(capsys, "convert", "--input", str(tiny_weights), "--format", "bf16", "--output", "wbf",
                            "--min-mask-iou", "1.0")
     line = err.strip().splitlines()[-1]
-    assert code == 1 and "fail the parity gate" in line and "must not be registered" in line
+    assert code == 1 and "fails the parity gate" in line and "must not be registered" in line
     run = _run()
     assert run.info.status == "FAILED" and run.data.tags["parity"] == "fail"
     assert run.data.metrics["parity_mask_iou"] < 1.0

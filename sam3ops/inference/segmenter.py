@@ -97,13 +97,18 @@ def resolve_precision(precision: str) -> torch.dtype:
     return PRECISIONS[precision]
 
 
+def is_onnx_dir(weights_dir: Path) -> bool:
+    """True when the folder holds the three ONNX graphs of ``sam3ops convert --format onnx``."""
+    return all((Path(weights_dir) / name).is_file() for name in ("vision.onnx", "text.onnx", "decoder.onnx"))
+
+
 def check_weights_dir(weights_dir: Path) -> Path:
-    """``weights_dir`` if it holds a transformers SAM3 checkpoint; :class:`WeightsError` otherwise."""
+    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors or ONNX); :class:`WeightsError` otherwise."""
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
         raise WeightsError(f"weights folder {weights_dir} not found")
     missing = [name for name in ("config.json", "processor_config.json") if not (weights_dir / name).is_file()]
-    if missing or not any(weights_dir.glob("*.safetensors")):
+    if missing or not (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir)):
         raise WeightsError(f"{weights_dir} is not a complete SAM3 checkpoint (missing {', '.join(missing) or 'weights'})")
     return weights_dir
 
@@ -136,7 +141,10 @@ class Segmenter:
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
                  **kwargs) -> "Segmenter":
-        """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision`` (PyTorch core).
+        """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
+
+        A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
+        (``precision`` and ``compile`` do not apply there: the graphs fix them).
 
         Raises:
             WeightsError: the folder is missing or incomplete.
@@ -147,6 +155,10 @@ class Segmenter:
         weights_dir = check_weights_dir(weights_dir)
         torch_device, dtype = resolve_device(device), resolve_precision(precision)
         processor = Sam3Processor.from_pretrained(weights_dir)
+        if is_onnx_dir(weights_dir):
+            from sam3ops.inference.onnx_core import OnnxCore
+
+            return cls(OnnxCore(weights_dir, device=device), processor, **kwargs)
         model = Sam3Model.from_pretrained(weights_dir, dtype=dtype).to(torch_device)
         return cls(TorchCore(model, compile=compile), processor, **kwargs)
 

@@ -1,0 +1,144 @@
+"""ONNX export: the inference core's three graphs (vision encoder, text encoder, decoder).
+
+Each graph is exported on its own with the TorchScript exporter (``dynamo=True`` fails on a
+``view`` in SAM3's DETR decoder), with a dynamic batch axis, then passes ``onnx.checker``'s full
+check and shape inference. Graphs over 2 GB keep their weights as external data beside them. The
+output folder also carries the config, processor and tokenizer files, so the Segmenter can run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sam3ops.inference.core import VisionFeatures
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+VISION_OUTPUTS = list(VisionFeatures._fields)
+TEXT_INPUTS = ["input_ids", "attention_mask"]
+DECODER_INPUTS = [*VISION_OUTPUTS, "text_features", "attention_mask"]
+DECODER_OUTPUTS = ["pred_masks", "pred_boxes", "pred_logits", "presence_logits", "semantic_seg"]
+GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
+
+
+class _Vision(torch.nn.Module):
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+        self.model = core.model  # registered, so the exporter sees the weights as parameters
+
+    def forward(self, pixel_values):
+        return tuple(self.core.encode_image.__wrapped__(self.core, pixel_values))
+
+
+class _Text(torch.nn.Module):
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+        self.model = core.model  # registered, so the exporter sees the weights as parameters
+
+    def forward(self, input_ids, attention_mask):
+        return self.core.encode_text.__wrapped__(self.core, input_ids, attention_mask)
+
+
+class _Decoder(torch.nn.Module):
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+        self.model = core.model  # registered, so the exporter sees the weights as parameters
+
+    def forward(self, fpn_0, fpn_1, fpn_2, pos_0, pos_1, pos_2, text_features, attention_mask):
+        vision = VisionFeatures(fpn_0, fpn_1, fpn_2, pos_0, pos_1, pos_2)
+        return tuple(self.core.decode.__wrapped__(self.core, vision, text_features, attention_mask))
+
+
+@dataclass
+class OnnxExport:
+    """What ``export_onnx`` wrote."""
+
+    output: Path
+    graphs: list[Path]
+    opset: int
+    bytes_written: int
+
+
+def _export(module, args, path: Path, inputs: list[str], outputs: list[str], opset: int) -> None:
+    import warnings
+
+    import onnx
+
+    with warnings.catch_warnings():  # the tracer's advice on Python control flow, per layer: noise here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset, input_names=inputs,
+                          output_names=outputs, dynamic_axes={name: {0: "batch"} for name in inputs + outputs})
+    onnx.checker.check_model(str(path), full_check=True)  # by path: works past 2 GB
+    onnx.shape_inference.infer_shapes_path(str(path), check_type=True, strict_mode=True)
+
+
+def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overwrite: bool = False) -> OnnxExport:
+    """Export the three graphs of the weights folder ``source`` into ``output``.
+
+    Raises:
+        WeightsError, UsageError: as ``cast_weights`` (missing source, non-empty output).
+    """
+    from transformers import Sam3Model, Sam3Processor
+
+    from sam3ops import manifest as manifest_lib
+    from sam3ops.errors import UsageError
+    from sam3ops.inference.core import TorchCore
+    from sam3ops.inference.segmenter import check_weights_dir
+
+    if opset < 17:
+        raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
+    source, output = check_weights_dir(Path(source)), Path(output)
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise UsageError(f"{output} is not empty", hint="choose an empty --output, or pass --overwrite")
+    source_manifest = manifest_lib.Manifest.read(source)
+    core = TorchCore(Sam3Model.from_pretrained(source, dtype=torch.float32))
+    processor = Sam3Processor.from_pretrained(source)
+    size = processor.image_processor.size["height"]
+    # Example inputs for tracing: batch 2 so no axis is specialised to 1.
+    pixel_values = torch.zeros(2, 3, size, size)
+    text = processor.tokenizer(["person", "cat"], padding="max_length", truncation=True,
+                               max_length=processor.tokenizer.model_max_length, return_tensors="pt")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.onnx-"))
+    try:
+        staging.chmod(0o777 & ~manifest_lib.current_umask())
+        # no_grad, not inference_mode: the tracer cannot take inference tensors as inputs.
+        with torch.no_grad():
+            vision = _Vision(core)(pixel_values)
+            features = _Text(core)(text.input_ids, text.attention_mask)
+            log.info("exporting vision encoder")
+            _export(_Vision(core), (pixel_values,), staging / "vision.onnx", ["pixel_values"], VISION_OUTPUTS, opset)
+            log.info("exporting text encoder")
+            _export(_Text(core), (text.input_ids, text.attention_mask), staging / "text.onnx", TEXT_INPUTS,
+                    ["text_features"], opset)
+            log.info("exporting decoder")
+            _export(_Decoder(core), (*vision, features, text.attention_mask), staging / "decoder.onnx",
+                    DECODER_INPUTS, DECODER_OUTPUTS, opset)
+        for path in source.iterdir():
+            if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
+                shutil.copy(path, staging / path.name)
+        files = [p.name for p in staging.iterdir() if p.is_file()]
+        manifest = manifest_lib.Manifest(
+            repo_id=source_manifest.repo_id, revision=source_manifest.revision, commit=source_manifest.commit,
+            random=source_manifest.random, preset=source_manifest.preset, seed=source_manifest.seed,
+            files=manifest_lib.entries_for(staging, files),
+        )
+        manifest.write(staging)
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    graphs = [output / name for name in GRAPHS]
+    return OnnxExport(output, graphs, opset, sum(p.stat().st_size for p in output.iterdir() if p.is_file()))
