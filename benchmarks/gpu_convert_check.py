@@ -1,0 +1,59 @@
+"""On a GPU host (torch + transformers, no mlflow): build the full preset in place, cast it to fp16
+and bf16 with `cast_weights`, and run the fidelity gate on the GPU. Prints and writes JSON.
+
+    python -m benchmarks.gpu_convert_check --processor-dir weights/sam3-full-proc --out $OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processor-dir", required=True, help="config, processor, tokenizer files + astronaut.png")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--work", default="/tmp/sam3ops-gpu-convert")
+    args = parser.parse_args()
+    from transformers import Sam3Config, Sam3Model
+
+    from sam3ops import manifest as manifest_lib
+    from sam3ops.convert import cast, parity
+    from sam3ops.inference import Segmenter, load_image
+
+    work, proc = Path(args.work), Path(args.processor_dir)
+    source = work / "sam3-full"
+    source.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = Sam3Model(Sam3Config.from_pretrained(proc))
+    model.save_pretrained(source)
+    del model
+    for name in ("processor_config.json", "tokenizer.json", "tokenizer_config.json"):
+        (source / name).write_bytes((proc / name).read_bytes())
+    files = [p.name for p in source.iterdir() if p.is_file()]
+    manifest_lib.Manifest(repo_id="sam3ops/random-full", revision="seed-0", commit="0" * 40, random=True,
+                          preset="full", seed=0, files=manifest_lib.entries_for(source, files)).write(source)
+    photo = load_image(proc / "astronaut.png")
+    images = [photo, photo.crop((0, 0, 512, 300))]  # two distinct inputs without scikit-image
+    results = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    reference = Segmenter.from_dir(source, device="cuda")
+    for precision in ("fp16", "bf16"):
+        started = time.perf_counter()
+        out = cast.cast_weights(source=source, output=work / precision, precision=precision)
+        seconds = time.perf_counter() - started
+        candidate = Segmenter.from_dir(out.output, device="cuda", precision=precision)
+        report = parity.check(reference, candidate, images)
+        results[precision] = {"cast_seconds": seconds, "output_gb": out.bytes_written / 1e9, **report.to_json()}
+        print(precision, json.dumps(results[precision]), flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gpu_convert_check.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
