@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--processor-dir", required=True, help="config, processor, tokenizer files + astronaut.png")
     parser.add_argument("--out", required=True)
     parser.add_argument("--work", default="/tmp/sam3ops-gpu-convert")
+    parser.add_argument("--device", default="cuda", help="cpu for a dry run (with a tiny config)")
     args = parser.parse_args()
     from transformers import Sam3Config, Sam3Model
 
@@ -30,7 +31,7 @@ def main() -> None:
     source = work / "sam3-full"
     source.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    with torch.device("cuda"):
+    with torch.device(args.device):
         model = Sam3Model(Sam3Config.from_pretrained(proc))
     model.save_pretrained(source)
     del model
@@ -41,13 +42,13 @@ def main() -> None:
                           preset="full", seed=0, files=manifest_lib.entries_for(source, files)).write(source)
     photo = load_image(proc / "astronaut.png")
     images = [photo, photo.crop((0, 0, 512, 300))]  # two distinct inputs without scikit-image
-    results = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    reference = Segmenter.from_dir(source, device="cuda")
+    results = {"gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__}
+    reference = Segmenter.from_dir(source, device=args.device)
     for precision in ("fp16", "bf16"):
         started = time.perf_counter()
         out = cast.cast_weights(source=source, output=work / precision, precision=precision)
         seconds = time.perf_counter() - started
-        candidate = Segmenter.from_dir(out.output, device="cuda", precision=precision)
+        candidate = Segmenter.from_dir(out.output, device=args.device, precision=precision)
         report = parity.check(reference, candidate, images)
         results[precision] = {"cast_seconds": seconds, "output_gb": out.bytes_written / 1e9, **report.to_json()}
         print(precision, json.dumps(results[precision]), flush=True)
