@@ -51,7 +51,7 @@ def main() -> None:
 ## ONNX export of the full preset — {dt.date.today().isoformat()}, commit {commit[:7]}{'+dirty' if commit.endswith('+dirty') else ''}
 
 {platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU; the three graphs
-(vision, text, decoder), TorchScript exporter, opset 17, checker and shape inference included.
+(vision, text, decoder) as `export_onnx` makes them, checker and shape inference included.
 
 {'Exit code ' + str(proc.returncode) + ': the export FAILED. ' if not ok else ''}Wall {seconds:.0f} s, peak RSS {peak / 1e9:.2f} GB
 (target 8 GB: {'met' if ok and peak <= 8e9 else 'NOT met'}). {graphs}
