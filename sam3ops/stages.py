@@ -82,9 +82,11 @@ def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = 
         segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
                                        score_threshold=score_threshold, mask_threshold=mask_threshold)
         manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
-        mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths)})
-        mlflow.set_tags({"weights_commit": manifest.commit if manifest else "unknown",
-                         "weights_random": str(manifest.random if manifest else False).lower()})
+        identity = {"weights_commit": manifest.commit if manifest else "unknown",
+                    "weights_random": str(manifest.random if manifest else False).lower()}
+        # The weights' identity as params too, so the compare view lines runs up by it.
+        mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
+        mlflow.set_tags(identity)
         summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
                                       max_pixels=max_pixels)
         predict_lib.log_to_mlflow(summary, segmenter)
