@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,32 +17,14 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _peak_rss(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes, polled every 20 ms) and stdout of ``command``."""
-    started = time.perf_counter()
-    proc = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, proc.memory_info().rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    if proc.returncode:
-        raise SystemExit(proc.stderr.read().decode()[-2000:])
-    return time.perf_counter() - started, peak, proc.stdout.read().decode()
+from benchmarks._measure import ROOT, commit_label, run_with_peak_rss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(ROOT / "weights" / "sam3-full"))
     args = parser.parse_args()
-    from sam3ops.sysinfo import git_commit
-
-    commit = git_commit(ROOT) or "unknown"
+    commit = commit_label()
     source = Path(args.source)
     checkpoint = source / "model.safetensors"
     with tempfile.TemporaryDirectory(dir=source.parent, prefix=".bench-") as tmp:
@@ -55,11 +36,13 @@ def main() -> None:
                 f"t = time.perf_counter(); "
                 f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), precision='fp16'); "
                 f"print(time.perf_counter() - t)")
-        baseline_s, baseline_rss, _ = _peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
-        process_s, cast_rss, out = _peak_rss([sys.executable, "-c", code])
+        baseline_s, baseline_rss, _, _ = run_with_peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
+        process_s, cast_rss, code_exit, out = run_with_peak_rss([sys.executable, "-c", code])
+        if code_exit:
+            raise SystemExit(f"cast_weights failed with exit code {code_exit}")
         cast_s = float(out.split()[-1])
     section = f"""
-## fp16 conversion of the full preset — {dt.date.today().isoformat()}, commit {commit[:7]}{'+dirty' if commit.endswith('+dirty') else ''}
+## fp16 conversion of the full preset — {dt.date.today().isoformat()}, commit {commit}
 
 {platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU. Source
 {checkpoint.stat().st_size / 1e9:.2f} GB fp32; `cast_weights` (cast tensor by tensor, then read back and

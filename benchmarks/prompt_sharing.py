@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._measure import ROOT, commit_label
 PROMPTS = ["person", "cat", "dog", "car", "cup", "rocket", "person wearing a red shirt", "left hand"]
 
 
@@ -61,16 +61,9 @@ def _time(fn, device, warmup: int, iterations: int) -> list[float]:
     return samples
 
 
-def _commit() -> str:
-    from sam3ops.sysinfo import git_commit
-
-    commit = git_commit(ROOT)
-    return (commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")) if commit else "unknown (no git here)"
-
-
 def measure(args) -> dict:
     """Milliseconds for the model work of 1 image x 8 prompts, both ways, plus the whole segment() call."""
-    commit = _commit()  # the code measured is the code loaded now
+    commit = commit_label()  # the code measured is the code loaded now
     segmenter, model, processor = _build(args)
     device = segmenter.core.device
     if args.image:

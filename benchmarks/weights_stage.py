@@ -25,7 +25,8 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._measure import ROOT, commit_label, run_with_peak_rss
+
 REPORT = ROOT / "benchmarks" / "REPORT.md"
 BIN = Path(sys.executable).parent
 FILE_BYTES = int(os.environ.get("SAM3OPS_BENCH_FILE_BYTES", 1_200_000_000))
@@ -111,23 +112,15 @@ def bench_download(work: Path) -> dict:
 
 
 def bench_init_full(work: Path) -> dict:
-    """Peak RSS of `sam3ops init --preset full` (process tree, polled every 50 ms) vs checkpoint size."""
+    """Peak RSS of `sam3ops init --preset full` (process tree, polled every 20 ms) vs checkpoint size."""
     out = work / "full"
-    started = time.perf_counter()
-    proc = psutil.Popen(["sam3ops", "init", "--preset", "full", "--output", str(out)],
-                        env=_env(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'init.db'}"),
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if proc.returncode != 0:
-        raise SystemExit(f"init --preset full failed with exit code {proc.returncode}")
+    seconds, peak, returncode, _ = run_with_peak_rss(
+        ["sam3ops", "init", "--preset", "full", "--output", str(out)],
+        env=_env(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'init.db'}"))
+    if returncode != 0:
+        raise SystemExit(f"init --preset full failed with exit code {returncode}")
     checkpoint = (out / "model.safetensors").stat().st_size
-    return {"seconds": time.perf_counter() - started, "peak_rss_bytes": peak, "checkpoint_bytes": checkpoint,
+    return {"seconds": seconds, "peak_rss_bytes": peak, "checkpoint_bytes": checkpoint,
             "ratio": peak / checkpoint}
 
 
@@ -135,18 +128,11 @@ def _machine() -> str:
     return f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU"
 
 
-def _commit() -> str:
-    from sam3ops.sysinfo import git_commit
-
-    commit = git_commit(ROOT) or "unknown"
-    return commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")
-
-
 def write_report(download: dict, init: dict) -> str:
     """Append a dated section to benchmarks/REPORT.md; return it."""
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     section = f"""
-## Weights stage — {dt.date.today().isoformat()}, commit {_commit()}
+## Weights stage — {dt.date.today().isoformat()}, commit {commit_label()}
 
 Machine: {_machine()}; Python {platform.python_version()}.
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sam3ops.errors import WeightsError
@@ -62,6 +62,10 @@ class Manifest:
             raise WeightsError(f"{folder} has no {MANIFEST_NAME}: it is not a sam3ops weights folder") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise WeightsError(f"{path} is not a valid manifest ({exc})") from None
+
+    def with_files(self, files: list[FileEntry]) -> "Manifest":
+        """The same identity (repo, commit, random flag, preset) for a derived folder's ``files``."""
+        return replace(self, files=files, created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
     def problems(self, folder: Path) -> list[str]:
         """Files of the manifest that are missing or whose size or sha256 differ; empty if intact."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from sam3ops import viz
 from sam3ops.errors import ImageError
 from sam3ops.inference.images import DEFAULT_MAX_PIXELS, load_image
 from sam3ops.inference.segmenter import Result, Segmenter
+from sam3ops.prompts import clean_prompts
+from sam3ops.staging import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,7 @@ def label_map(result: Result) -> np.ndarray:
 
 def write_result(image: Image.Image, result: Result, folder: Path, *, thresholds: dict[str, float]) -> Path:
     """Write every output file of one image into ``folder`` (replaced as a whole)."""
-    folder = Path(folder)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with staged_folder(Path(folder), "result") as staging:
         (staging / "result.json").write_text(json.dumps({**result.to_json(), **thresholds}, indent=2))
         Image.fromarray(label_map(result)).save(staging / "masks.png")
         rle = [{"label": label, "score": round(float(score), 6), "rle": coco_rle(mask)}
@@ -96,13 +94,6 @@ def write_result(image: Image.Image, result: Result, folder: Path, *, thresholds
         (staging / "masks_rle.json").write_text(json.dumps(rle))
         viz.overlay(image, result).save(staging / "overlay.png")
         viz.interactive_page(image, result, staging / "page.html")
-        staging.chmod(0o755)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 
@@ -141,7 +132,7 @@ def predict(*, segmenter: Segmenter, images: list[Path], prompts: list[str], out
         outcome.counts, outcome.scores = result.counts(), [float(s) for s in result.scores]
         log.info("%s: %s", path, ", ".join(f"{p} {n}" for p, n in outcome.counts.items()))
         outcomes.append(outcome)
-    return PredictSummary(outcomes, list(dict.fromkeys(" ".join(p.split()) for p in prompts)), output)
+    return PredictSummary(outcomes, clean_prompts(prompts), output)
 
 
 def metric_key(text: str) -> str:

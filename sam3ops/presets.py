@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from sam3ops import manifest as manifest_lib
 from sam3ops import tokenizer as tokenizer_lib
 from sam3ops.errors import UsageError, WeightsError
+from sam3ops.staging import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +134,7 @@ def init_weights(*, preset: str, output: Path, seed: int = 0, force: bool = Fals
         )
 
     started = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.init-"))
-    try:
-        staging.chmod(0o777 & ~manifest_lib.current_umask())  # mkdtemp makes it owner-only
+    with staged_folder(output, "init") as staging:
         torch.manual_seed(seed)
         log.info("building the %s preset (random weights, seed %d)", preset, seed)
         model = Sam3Model(config).eval()
@@ -163,12 +159,6 @@ def init_weights(*, preset: str, output: Path, seed: int = 0, force: bool = Fals
             files=entries,
         )
         manifest.write(staging)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return InitResult(output, manifest, parameters, time.perf_counter() - started, reused=False)
 
 

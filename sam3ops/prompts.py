@@ -32,6 +32,11 @@ def validate_prompt(prompt: object, *, where: str = "prompt") -> str:
     return cleaned
 
 
+def clean_prompts(prompts) -> list[str]:
+    """Each prompt validated and whitespace-normalised, duplicates dropped, order kept."""
+    return list(dict.fromkeys(validate_prompt(p) for p in prompts))
+
+
 def load_prompt_sets(path: Path | None = None) -> dict[str, list[str]]:
     """Load and validate a prompt-set file.
 
@@ -74,7 +79,7 @@ def resolve_prompts(
         PromptsError: no prompt at all, a blank prompt, or an unknown set name (the message lists
             the known sets).
     """
-    resolved = [validate_prompt(p) for p in prompts]
+    resolved = clean_prompts(prompts)
     if set_names:
         sets = load_prompt_sets(path)
         for name in set_names:

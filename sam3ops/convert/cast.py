@@ -200,22 +200,18 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
         UsageError: unknown precision, or ``output`` is not empty and ``overwrite`` is False.
     """
     import shutil
-    import tempfile
 
     from sam3ops import manifest as manifest_lib
     from sam3ops.errors import UsageError
     from sam3ops.inference.segmenter import check_weights_dir
+    from sam3ops.staging import require_empty, staged_folder
 
     if precision not in TARGETS:
         raise UsageError(f"cannot cast to {precision!r}", hint=f"choose one of: {', '.join(TARGETS)}")
     source, output = check_weights_dir(Path(source)), Path(output)
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise UsageError(f"{output} is not empty", hint="choose an empty --output, or pass --overwrite")
+    require_empty(output, overwrite=overwrite)
     source_manifest = manifest_lib.Manifest.read(source)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.cast-"))
-    try:
-        staging.chmod(0o777 & ~manifest_lib.current_umask())
+    with staged_folder(output, "cast") as staging:
         written, known = 0, {}
         for path in sorted(source.iterdir()):
             if path.name == manifest_lib.MANIFEST_NAME or not path.is_file():
@@ -231,15 +227,6 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
             elif path.suffix in (".json", ".txt", ".model"):
                 shutil.copy(path, staging / path.name)
         entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()], known=known)
-        manifest = manifest_lib.Manifest(
-            repo_id=source_manifest.repo_id, revision=source_manifest.revision, commit=source_manifest.commit,
-            random=source_manifest.random, preset=source_manifest.preset, seed=source_manifest.seed, files=entries,
-        )
+        manifest = source_manifest.with_files(entries)
         manifest.write(staging)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return CastResult(output, precision, written, manifest)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,12 +106,12 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overw
     from sam3ops.errors import UsageError
     from sam3ops.inference.core import TorchCore
     from sam3ops.inference.segmenter import check_weights_dir
+    from sam3ops.staging import require_empty, staged_folder
 
     if opset < 17:
         raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
     source, output = check_weights_dir(Path(source)), Path(output)
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise UsageError(f"{output} is not empty", hint="choose an empty --output, or pass --overwrite")
+    require_empty(output, overwrite=overwrite)
     source_manifest = manifest_lib.Manifest.read(source)
     core = TorchCore(Sam3Model.from_pretrained(source, dtype=torch.float32))
     processor = Sam3Processor.from_pretrained(source)
@@ -121,10 +120,7 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overw
     pixel_values = torch.zeros(2, 3, size, size)
     text = processor.tokenizer(["person", "cat"], padding="max_length", truncation=True,
                                max_length=processor.tokenizer.model_max_length, return_tensors="pt")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.onnx-"))
-    try:
-        staging.chmod(0o777 & ~manifest_lib.current_umask())
+    with staged_folder(output, "onnx") as staging:
         # no_grad, not inference_mode: the tracer cannot take inference tensors as inputs. The
         # decoder's example inputs need one real encoder pass; batch 1 keeps its activations small.
         with torch.no_grad():
@@ -143,18 +139,7 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overw
             if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
                 shutil.copy(path, staging / path.name)
         files = [p.name for p in staging.iterdir() if p.is_file()]
-        manifest = manifest_lib.Manifest(
-            repo_id=source_manifest.repo_id, revision=source_manifest.revision, commit=source_manifest.commit,
-            random=source_manifest.random, preset=source_manifest.preset, seed=source_manifest.seed,
-            files=manifest_lib.entries_for(staging, files),
-        )
-        manifest.write(staging)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        source_manifest.with_files(manifest_lib.entries_for(staging, files)).write(staging)
     graphs = [output / name for name in GRAPHS]
     onnx_bytes = sum(p.stat().st_size for p in output.iterdir() if p.is_file() and ".onnx" in p.name)
     return OnnxExport(output, graphs, opset, onnx_bytes)

@@ -216,12 +216,14 @@ class Segmenter:
         Returns:
             One :class:`Result` per image, in order.
         """
+        from sam3ops.prompts import clean_prompts
+
         if not prompts:
             raise PromptsError("no prompts given", hint="pass --prompt TEXT or --prompt-set NAME")
-        prompts = list(dict.fromkeys(prompts))
+        # Normalised once, before encoding: features and labels line up one to one.
+        prompts = clean_prompts(prompts)
         names = names or [str(i) for i in range(len(images))]
         text_features, text_masks = self.encode_prompts(prompts)
-        prompts = list(dict.fromkeys(" ".join(p.split()) for p in prompts))
         with self._timed("preprocess"):
             # Resize and normalise on the model's device (on a GPU this is most of the saving).
             pixel_values = self.processor.image_processor(images=images, return_tensors="pt",
