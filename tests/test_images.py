@@ -98,3 +98,9 @@ def test_pil_refuses_real_bombs_too(tmp_path):
     Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")  # 400 MP: past PIL's own hard limit
     with pytest.raises(ImageError, match="decompression bomb"):
         load_image(tmp_path / "bomb.png", max_pixels=10**12)
+
+
+def test_unknown_sample_image():
+    with pytest.raises(UsageError, match="unknown sample image 'eagle'") as info:
+        sample_image("eagle")  # scikit-image fetches that one from the internet: not offered
+    assert "astronaut" in info.value.one_line()

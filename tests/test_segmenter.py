@@ -122,3 +122,12 @@ def test_torch_compile_matches_eager(tiny_weights, photos):
     compiled = Segmenter.from_dir(tiny_weights, compile=True, score_threshold=0.0).segment(photos[:1], ["person"])[0]
     assert np.abs(eager.scores - compiled.scores).max() < 1e-4
     assert (eager.masks == compiled.masks).mean() > 0.999
+
+
+def test_unknown_precision_and_whitespace_variants(tiny_weights, photos):
+    with pytest.raises(UsageError, match="unknown precision 'fp8'") as info:
+        Segmenter.from_dir(tiny_weights, precision="fp8")
+    assert "fp32, fp16, bf16" in info.value.one_line()
+    # "cat" and " cat  " are one prompt: one set of instances, labelled once
+    result = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment(photos[:1], ["cat", " cat  ", "dog"])[0]
+    assert result.prompts == ["cat", "dog"] and result.counts() == {"cat": 20, "dog": 20}
