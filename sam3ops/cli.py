@@ -221,6 +221,95 @@ def prompts_cmd(path: Path | None) -> None:
         click.echo(f"{name}: {', '.join(prompts)}")
 
 
+@cli.command()
+@click.option("--weights", default="weights/sam3", show_default=True,
+              help="A weights folder, runs:/RUN/weights, or models:/sam3@production.")
+@click.option("--runtime", default="auto", show_default=True,
+              help="auto, torch, torch-compile, onnx or tensorrt (auto: from what WEIGHTS holds).")
+@click.option("--precision", default="fp32", show_default=True,
+              help="fp32, fp16, bf16, or several: fp32,bf16 (torch; ONNX and engines fix theirs).")
+@click.option("--batch", default="1,4,8,16", show_default=True, help="Batch size, or a sweep: 1,4,8,16.")
+@click.option("--image-size", default="1008", show_default=True, help="Side of the square input photos.")
+@click.option("--prompts-per-image", default="4", show_default=True, help="Distinct text prompts per image.")
+@click.option("--warmup", default="2", show_default=True, help="Unmeasured calls per batch size.")
+@click.option("--iterations", default="10", show_default=True, help="At least this many measured calls ...")
+@click.option("--min-duration", default="0", show_default=True, help="... and at least this many seconds.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--reference", default=None,
+              help="fp32 safetensors for the accuracy check of ONNX graphs or engines  [default: WEIGHTS]")
+@click.option("--parity/--no-parity", default=True, show_default=True,
+              help="Report mask IoU against fp32 torch on the same inputs.")
+@click.option("--output-json", default=None, help="Also write the results here as JSON.")
+@click.option("--from-json", "from_json", default=None,
+              help="Log results measured elsewhere (a JSON from --output-json) instead of measuring.")
+def bench(weights, runtime, precision, batch, image_size, prompts_per_image, warmup, iterations, min_duration,
+          device, reference, parity, output_json, from_json) -> None:
+    """Benchmark latency, throughput, memory and accuracy per runtime, precision and batch size.
+
+    Warm-up excluded; CUDA events on a GPU, perf_counter on the CPU; real photos rotated; each
+    call encodes its prompts. Metrics are logged with step = batch size (experiment sam3-benchmark).
+    """
+    from sam3ops.bench.track import bench_stage, log_results_stage
+
+    if from_json:
+        results, run_id = log_results_stage(path=from_json)
+    else:
+        results, run_id = bench_stage(
+            weights=weights, runtime=runtime, precision=precision, batch=batch,
+            image_size=_whole(image_size, "--image-size"), prompts_per_image=_whole(prompts_per_image,
+                                                                                     "--prompts-per-image"),
+            warmup=_whole(warmup, "--warmup"), iterations=_whole(iterations, "--iterations"),
+            min_duration_s=_number(min_duration, "--min-duration"), device=device, reference=reference,
+            parity=parity, output_json=output_json)
+    _print_bench_table(results)
+    click.echo(f"run {run_id}")
+
+
+def _whole(text: str, option: str) -> int:
+    from sam3ops.errors import UsageError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a whole number") from None
+
+
+def _number(text: str, option: str) -> float:
+    from sam3ops.errors import UsageError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a number") from None
+
+
+def _print_bench_table(results) -> None:
+    import pandas as pd
+
+    columns = ["runtime", "precision", "batch", "status", "latency_p50_ms", "latency_p99_ms", "ms_per_image",
+               "throughput_img_s", "vram_peak_mb", "host_rss_peak_mb", "parity_mask_iou"]
+    frame = pd.DataFrame(results.rows())
+    click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+@cli.command()
+@click.option("--experiment", default="sam3-benchmark", show_default=True, help="Experiment to read.")
+@click.option("--run-id", "run_ids", multiple=True, help="Compare these runs (repeatable)  [default: the newest]")
+@click.option("--max-runs", default=20, show_default=True, type=int, help="How many of the newest runs to read.")
+@click.option("--output", default="benchmark_comparison.html", show_default=True,
+              help="Where to write the comparison charts (offline HTML).")
+def compare(experiment, run_ids, max_runs, output) -> None:
+    """Compare benchmark runs from the tracking server: a table, and charts against batch size."""
+    from sam3ops.bench.compare import comparison_page, load_runs
+
+    frame = load_runs(experiment=experiment, run_ids=list(run_ids), max_runs=max_runs)
+    shown = [c for c in ("run_name", "runtime", "precision", "device", "batch", "latency_p50_ms", "ms_per_image",
+                         "throughput_img_s", "vram_peak_mb", "parity_mask_iou") if c in frame]
+    click.echo(frame[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    Path(output).write_text(comparison_page(frame), encoding="utf-8")
+    click.echo(f"charts -> {output}")
+
+
 def _raise_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
     # Turn SIGTERM into an exception so the run helper ends the run instead of leaving it RUNNING.
     raise KeyboardInterrupt(f"signal {signum}")

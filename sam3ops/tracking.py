@@ -106,6 +106,7 @@ def stage_run(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
+    run_name: str | None = None,
 ) -> Iterator[Any]:
     """Run a stage inside an MLflow run that always ends FINISHED or FAILED.
 
@@ -115,6 +116,7 @@ def stage_run(
             ``mlflow run`` logged for the same run).
         tags: extra tags.
         nested: start a child of the active run (used by the pipeline).
+        run_name: the child run's name (default: the stage).
 
     Yields:
         The active ``mlflow.ActiveRun``.
@@ -127,7 +129,8 @@ def stage_run(
         run = mlflow.start_run(run_id=run_id)
     elif nested and (parent := mlflow.active_run()):
         # Children stay in the parent's experiment, where the UI shows them under it.
-        run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True, run_name=stage)
+        run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True,
+                               run_name=run_name or stage)
     else:
         run = mlflow.start_run(experiment_id=ensure_experiment(f"sam3-{stage}"))
     status = "FAILED"

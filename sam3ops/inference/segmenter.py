@@ -190,6 +190,10 @@ class Segmenter:
                             return_tensors="pt")
         return encoded.input_ids, encoded.attention_mask
 
+    def clear_text_cache(self) -> None:
+        """Forget every encoded prompt (the benchmark does, so each call runs the text encoder)."""
+        self._text_cache.clear()
+
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text features and attention masks for ``prompts``; each distinct prompt is encoded once ever."""
         from sam3ops.prompts import validate_prompt

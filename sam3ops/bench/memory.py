@@ -1,0 +1,160 @@
+"""Memory and power probes: host peak RSS, torch's CUDA peaks, and NVML's view of the GPU.
+
+Used as context managers around one batch size's measured calls:
+
+- :class:`HostPeak` resets the kernel's high-water mark of this process (``/proc/self/clear_refs``)
+  and reads ``VmHWM`` after, so each batch size gets its own peak, not the process lifetime's.
+- :class:`GpuProbe` resets torch's peak counters and, where NVML is available, samples this
+  process's GPU memory, utilisation and power in a thread, and reads the energy counter before and
+  after. NVML numbers its devices differently from torch under ``CUDA_VISIBLE_DEVICES``; the probe
+  finds torch's device in NVML by its UUID.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _vm_hwm_mb() -> float | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+class HostPeak:
+    """Peak resident memory of this process inside the ``with`` block, in MB.
+
+    On Linux the peak is reset on entry; elsewhere (or where the reset is refused) it is the
+    process lifetime's peak, and ``reset`` says so.
+    """
+
+    def __init__(self):
+        self.peak_mb: float | None = None
+        self.reset = False
+
+    def __enter__(self) -> "HostPeak":
+        try:
+            _CLEAR_REFS.write_text("5")  # 5: reset the peak RSS to the current RSS (Linux >= 4.0)
+            self.reset = True
+        except OSError:
+            self.reset = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        peak = _vm_hwm_mb()
+        # ru_maxrss is KiB on Linux, bytes on macOS: only a fallback.
+        self.peak_mb = peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _nvml_handle(device_index: int):
+    """The NVML handle of torch's CUDA device ``device_index`` (matched by UUID), or None."""
+    try:
+        import pynvml
+        import torch
+
+        pynvml.nvmlInit()
+        uuid = str(torch.cuda.get_device_properties(device_index).uuid)
+        return pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+    except Exception as exc:  # no driver library, no permission, old torch: NVML numbers are optional
+        log.info("NVML unavailable (%s): GPU memory, power and energy come from torch only", exc)
+        return None
+
+
+@dataclass
+class GpuReading:
+    """What one :class:`GpuProbe` block saw on the GPU."""
+
+    allocated_peak_mb: float = 0.0
+    reserved_peak_mb: float = 0.0
+    nvml_process_peak_mb: float | None = None
+    utilization_mean_pct: float | None = None
+    power_mean_w: float | None = None
+    energy_j: float | None = None
+    samples: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class GpuProbe:
+    """torch's CUDA memory peaks plus NVML sampling (every ``interval_s``) for one block."""
+
+    def __init__(self, device: str, *, interval_s: float = 0.02):
+        import torch
+
+        self.device = torch.device(device)
+        self.index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        self.interval_s = interval_s
+        self.handle = _nvml_handle(self.index)
+        self.reading = GpuReading()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._memory: list[float] = []
+        self._util: list[float] = []
+        self._power: list[float] = []
+        self._energy_start: float | None = None
+
+    def _sample(self) -> None:
+        import pynvml
+
+        pid = os.getpid()
+        while not self._stop.is_set():
+            try:
+                used = [p.usedGpuMemory for p in pynvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
+                        if p.pid == pid and p.usedGpuMemory]
+                if used:
+                    self._memory.append(used[0] / 2**20)
+                self._util.append(pynvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
+                self._power.append(pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)  # mW
+            except Exception:  # a counter this GPU or container does not expose
+                pass
+            self._stop.wait(self.interval_s)
+
+    def _energy_mj(self) -> float | None:
+        try:
+            import pynvml
+
+            return float(pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
+        except Exception:
+            return None
+
+    def __enter__(self) -> "GpuProbe":
+        import torch
+
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        if self.handle is not None:
+            self._energy_start = self._energy_mj()
+            self._thread = threading.Thread(target=self._sample, name="nvml-probe", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        torch.cuda.synchronize(self.device)
+        reading = self.reading
+        reading.allocated_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        reading.reserved_peak_mb = torch.cuda.max_memory_reserved(self.device) / 2**20
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            end = self._energy_mj()
+            if self._energy_start is not None and end is not None:
+                reading.energy_j = (end - self._energy_start) / 1000.0
+            reading.nvml_process_peak_mb = max(self._memory) if self._memory else None
+            reading.utilization_mean_pct = sum(self._util) / len(self._util) if self._util else None
+            reading.power_mean_w = sum(self._power) / len(self._power) if self._power else None
+            reading.samples = len(self._util)

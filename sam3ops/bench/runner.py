@@ -1,0 +1,275 @@
+"""The benchmark core: every (runtime, precision) at every batch size, measured, without mlflow.
+
+For each configuration: load (timed: the cold start), one first call (timed apart: lazy
+initialisation, compilation), then per batch size a warm-up and the measured calls, with the
+host's peak RSS, torch's and NVML's GPU memory and NVML's power around the measured calls only.
+An out-of-memory at one batch size is recorded and the sweep goes on. Accuracy comes with speed:
+each configuration is compared with the fp32 torch reference on the same photos and prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import time
+from pathlib import Path
+
+from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.memory import GpuProbe, HostPeak
+from sam3ops.bench.results import BatchResult, BenchResults, ConfigResult
+from sam3ops.bench.timers import Timer, measure
+from sam3ops.bench.workload import Workload
+from sam3ops.errors import Sam3opsError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_runtime(weights: Path, runtime: str) -> str:
+    """The runtime for ``weights``: ``auto`` picks from the folder; a mismatch is a :class:`UsageError`."""
+    from sam3ops.inference import segmenter
+
+    is_engines = getattr(segmenter, "is_engine_dir", lambda _: False)(weights)
+    kind = "tensorrt" if is_engines else "onnx" if segmenter.is_onnx_dir(weights) else "torch"
+    if runtime == "auto":
+        return kind
+    if (runtime in ("torch", "torch-compile")) != (kind == "torch") or (kind != "torch" and runtime != kind):
+        what = {"torch": "safetensors weights", "onnx": "ONNX graphs", "tensorrt": "TensorRT engines"}[kind]
+        raise UsageError(f"runtime {runtime} cannot run {weights}: it holds {what}",
+                         hint=f"use --runtime auto, or convert first: sam3ops convert --format {runtime}"
+                         if runtime in ("onnx", "tensorrt") else "use --runtime auto")
+    return runtime
+
+
+def artifact_precision(weights: Path, runtime: str) -> str | None:
+    """The precision fixed in an ONNX or TensorRT artifact (None for safetensors: chosen at load)."""
+    import json
+
+    if runtime == "onnx":
+        import onnx
+
+        graph = onnx.load(str(weights / "vision.onnx"), load_external_data=False).graph
+        half = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
+        return next((half[t.data_type] for t in graph.initializer if t.data_type in half), "fp32")
+    if runtime == "tensorrt":
+        for sidecar in sorted(weights.glob("*.json")):
+            with contextlib.suppress(ValueError, OSError):
+                if isinstance(data := json.loads(sidecar.read_text()), dict) and "precision" in data \
+                        and "tensorrt_version" in data:
+                    return str(data["precision"])
+        return None
+    return None
+
+
+def check_device(device: str) -> None:
+    """:class:`UsageError` when ``device`` asks for CUDA on a machine without it."""
+    from sam3ops.inference.segmenter import resolve_device
+
+    resolve_device(device)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+class _Probes:
+    """Host and GPU probes around the measured calls of one batch size."""
+
+    def __init__(self, device: str, segmenter):
+        self.device, self.segmenter = device, segmenter
+        self.host, self.gpu = HostPeak(), None
+
+    @contextlib.contextmanager
+    def __call__(self):
+        from sam3ops.inference.segmenter import Timings
+
+        self.segmenter.timings = Timings()  # the stage split covers measured calls only
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.host)
+            if self.device.startswith("cuda"):
+                self.gpu = stack.enter_context(GpuProbe(self.device))
+            yield
+
+
+def _measure_batch(segmenter, config: BenchConfig, batch: int, timer: Timer) -> BatchResult:
+    workload = Workload.build(image_size=config.image_size, batch=batch, prompts_per_image=config.prompts_per_image)
+
+    def call(i: int) -> None:
+        segmenter.clear_text_cache()  # each call encodes its prompts: the text encoder is measured
+        segmenter.segment(workload.images(i), workload.prompts_for(i))
+
+    probes = _Probes(config.device, segmenter)
+    seen = measure(call, timer=timer, warmup=config.warmup, iterations=config.iterations,
+                   min_duration_s=config.min_duration_s, measuring=probes)
+    calls = len(seen.seconds)
+    stages = {stage: 1000.0 * seconds / calls for stage, seconds in segmenter.timings.seconds.items()}
+    result = BatchResult(batch=batch, latency=seen.stats, stages_ms=stages,
+                         first_call_ms=1000.0 * seen.first_call_s if seen.first_call_s is not None else None,
+                         host_rss_peak_mb=probes.host.peak_mb)
+    if probes.gpu is not None:
+        gpu = probes.gpu.reading
+        result.vram_peak_mb, result.vram_reserved_mb = gpu.allocated_peak_mb, gpu.reserved_peak_mb
+        result.vram_nvml_mb, result.gpu_util_pct, result.power_w = (gpu.nvml_process_peak_mb,
+                                                                    gpu.utilization_mean_pct, gpu.power_mean_w)
+        if gpu.energy_j is not None:
+            result.energy_j_per_image = gpu.energy_j / (calls * batch)
+    return result
+
+
+def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5):
+    from sam3ops.inference import Segmenter
+
+    return Segmenter.from_dir(weights, device=device, precision=precision, compile=runtime == "torch-compile",
+                              score_threshold=score_threshold)
+
+
+def _parity(reference, candidate, config: BenchConfig) -> dict:
+    """Agreement of ``candidate`` with the fp32 torch ``reference`` on the benchmark's own inputs."""
+    from sam3ops.convert import parity
+
+    workload = Workload.build(image_size=config.image_size, batch=2, prompts_per_image=config.prompts_per_image)
+    thresholds = reference.score_threshold, candidate.score_threshold
+    try:
+        report = parity.check(reference, candidate, workload.images(0), workload.prompts_for(0))
+    finally:
+        reference.score_threshold, candidate.score_threshold = thresholds
+    return report.to_json()
+
+
+def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str, reference=None) -> ConfigResult:
+    """Benchmark one (runtime, precision) at every batch size of ``config``."""
+    result = ConfigResult(runtime=runtime, precision=precision, device=config.device)
+    timer = Timer(config.device)
+    started = time.perf_counter()
+    segmenter = _load(weights, runtime, precision, config.device)
+    result.load_s = time.perf_counter() - started
+    log.info("%s: loaded in %.1f s", result.name, result.load_s)
+    first = Workload.build(image_size=config.image_size, batch=config.batches[0],
+                           prompts_per_image=config.prompts_per_image)
+    try:
+        result.first_call_s = timer.time(lambda: segmenter.segment(first.images(0), first.prompts_for(0)))
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+        log.warning("%s: out of memory on the first call at batch %d", result.name, config.batches[0])
+    for batch in config.batches:
+        try:
+            measured = _measure_batch(segmenter, config, batch, timer)
+        except Sam3opsError as exc:  # e.g. a batch beyond an engine's profile: recorded, the sweep goes on
+            measured = BatchResult(batch=batch, status="error", error=exc.one_line())
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            measured = BatchResult(batch=batch, status="oom", error=" ".join(str(exc).split())[:300])
+            _free(config.device)
+        log.info("%s batch %d: %s", result.name, batch,
+                 f"{measured.latency.p50_ms:.1f} ms p50" if measured.latency else measured.status)
+        result.batches.append(measured)
+    if runtime == "torch-compile" and result.first_call_s is not None and result.batches[0].latency:
+        result.compile_s = max(0.0, result.first_call_s - result.batches[0].latency.mean_ms / 1000.0)
+    if reference is not None:
+        result.parity = _parity(reference, segmenter, config)
+    del segmenter
+    _free(config.device)
+    return result
+
+
+def configurations(config: BenchConfig, weights: Path) -> list[tuple[str, str]]:
+    """The (runtime, precision) pairs to measure, checked against what ``weights`` holds."""
+    runtime = resolve_runtime(weights, config.runtime)
+    if runtime in ("onnx", "tensorrt"):
+        fixed = artifact_precision(weights, runtime)
+        asked = [p for p in config.precisions if p != "fp32"]
+        if fixed and asked and asked != [fixed]:
+            raise UsageError(f"{weights} holds {runtime} {fixed}: its precision was fixed at conversion",
+                             hint=f"drop --precision, or give --precision {fixed}")
+        return [(runtime, fixed or config.precisions[0])]
+    return [(runtime, precision) for precision in config.precisions]
+
+
+def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None) -> BenchResults:
+    """Measure every configuration of ``config``; return the results (nothing is logged here).
+
+    Args:
+        config: what to measure.
+        reference_weights: safetensors weights for the fp32 torch reference (default: ``weights``
+            when it holds safetensors; for ONNX graphs or engines pass their source folder, else
+            accuracy is not reported).
+
+    Raises:
+        UsageError: a runtime that cannot run the weights, CUDA without a GPU, ...
+        WeightsError: missing or incomplete weights.
+    """
+    from sam3ops.inference.segmenter import check_weights_dir
+
+    weights = check_weights_dir(Path(config.weights))
+    check_device(config.device)
+    pairs = configurations(config, weights)
+    if reference_weights is None and pairs[0][0] in ("torch", "torch-compile"):
+        reference_weights = weights
+    needs_reference = config.parity and any(pair != ("torch", "fp32") for pair in pairs)
+    reference = None
+    if needs_reference and reference_weights is not None:
+        reference = _load(check_weights_dir(Path(reference_weights)), "torch", "fp32", config.device)
+    elif needs_reference:
+        log.warning("no fp32 reference for %s: pass --reference with its safetensors source to report accuracy",
+                    weights)
+    results = BenchResults(config=config.to_json(), environment=describe_environment(config.device),
+                           weights=weights_identity(weights))
+    for runtime, precision in pairs:
+        ref = reference if (runtime, precision) != ("torch", "fp32") else None
+        results.configs.append(run_config(config, weights, runtime, precision, ref))
+    return results
+
+
+def weights_identity(weights: Path) -> dict:
+    """Path, commit, random flag and preset of a weights folder (from its manifest when present)."""
+    from sam3ops.manifest import MANIFEST_NAME, Manifest
+
+    identity = {"path": str(weights), "commit": "unknown", "random": False, "preset": None}
+    if (weights / MANIFEST_NAME).is_file():
+        manifest = Manifest.read(weights)
+        identity.update(commit=manifest.commit, random=manifest.random, preset=manifest.preset)
+    return identity
+
+
+def describe_environment(device: str) -> dict:
+    """Host, versions and the GPU (name, compute capability, driver) a benchmark ran on."""
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    from sam3ops import sysinfo
+    from sam3ops.tracking import workspace_root
+
+    env = {k: v for k, v in sysinfo.environment_tags(workspace_root()).items() if k != "mlflow_version"}
+    for dist, key in (("tensorrt", "tensorrt_version"), ("onnxruntime", "onnxruntime_version"),
+                      ("onnxruntime-gpu", "onnxruntime_version")):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            env[key] = metadata.version(dist)
+    env.setdefault("tensorrt_version", "not installed")
+    env.update(device=device, cpu=platform.processor() or platform.machine(), cpu_count=torch.get_num_threads())
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        env.update(gpu_name=props.name, compute_capability=f"{props.major}.{props.minor}",
+                   gpu_memory_mb=round(props.total_memory / 2**20))
+        with contextlib.suppress(Exception):
+            import pynvml
+
+            pynvml.nvmlInit()
+            env["driver_version"] = pynvml.nvmlSystemGetDriverVersion()
+    else:
+        env["gpu_name"] = "cpu"
+    return env

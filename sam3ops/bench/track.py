@@ -1,0 +1,172 @@
+"""The benchmark in MLflow: resolve the weights, run the core, log what it measured.
+
+One run per benchmark in experiment ``sam3-benchmark``. With one configuration (runtime and
+precision) its metrics go on that run; with several, each configuration gets a child run (same
+param and metric names as a single run, so every run lines up in the compare view) and the parent
+holds the table and charts. Per-batch metrics are logged with ``step`` = batch size, so the UI
+charts them against batch. Results measured elsewhere (JSON from a bare GPU host) are logged the
+same way by :func:`log_results`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from sam3ops import tracking
+from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.results import BenchResults, ConfigResult
+from sam3ops.errors import UsageError, WeightsError
+
+log = logging.getLogger(__name__)
+
+RESULTS_JSON = "benchmark.json"
+TABLE_FILE = "benchmark_table.json"
+CHARTS_FILE = "benchmark_charts.html"
+
+
+def resolve_weights(weights: str) -> Path:
+    """A local folder for ``weights``: a folder, ``runs:/RUN/PATH`` or ``models:/NAME@ALIAS`` (downloaded).
+
+    Raises:
+        WeightsError: nothing usable there (the hint says to run download or init).
+    """
+    if not weights.startswith(("runs:/", "models:/", "mlflow-artifacts:")):
+        return Path(weights)
+    import mlflow
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=weights))
+    except Exception as exc:
+        raise WeightsError(f"cannot fetch weights from {weights}: {' '.join(str(exc).split())[:300]}",
+                           hint="check the run id or model alias (`mlflow ui`), or pass a local folder") from None
+    # A run's folder or a registered model: the weights are the folder that holds config.json.
+    found = [p.parent for p in sorted(local.rglob("config.json")) if (p.parent / "processor_config.json").is_file()]
+    if not found:
+        raise WeightsError(f"{weights} holds no SAM3 weights folder (no config.json with processor_config.json)")
+    return found[0]
+
+
+def run_params(config: dict) -> dict:
+    """The params of a benchmark run (DESIGN.md names), from a config's JSON."""
+    join = lambda value: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value  # noqa: E731
+    return {"weights": config["weights"], "runtime": config["runtime"], "precision": join(config["precisions"]),
+            "batch": join(config["batches"]), "image_size": config["image_size"],
+            "prompts_per_image": config["prompts_per_image"], "warmup": config["warmup"],
+            "iterations": config["iterations"], "min_duration_s": config["min_duration_s"],
+            "device": config["device"]}
+
+
+def _identity(results: BenchResults) -> dict[str, str]:
+    env, weights = results.environment, results.weights
+    return {"gpu_name": env.get("gpu_name", "cpu"), "weights_commit": str(weights.get("commit")),
+            "weights_random": str(bool(weights.get("random"))).lower(),
+            "weights_preset": str(weights.get("preset")),
+            **{key: str(env[key]) for key in ("driver_version", "cuda_version", "torch_version", "tensorrt_version",
+                                              "onnxruntime_version", "compute_capability") if key in env}}
+
+
+def _log_config(config: ConfigResult, results: BenchResults) -> None:
+    """A configuration's params and metrics on the active run (per-batch metrics at step = batch)."""
+    import mlflow
+
+    client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
+    existing = mlflow.get_run(run_id).data.params
+    params = {"runtime": config.runtime, "precision": config.precision, **_identity(results)}
+    # `mlflow run` may have logged precision=fp32,bf16 etc. for the parent: never re-log a key.
+    mlflow.log_params({k: v for k, v in params.items() if k not in existing})
+    mlflow.set_tags({"runtime": config.runtime, "precision": config.precision,
+                     "weights_random": _identity(results)["weights_random"]})
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, value, now, batch.batch) for batch in config.batches for key, value in batch.metrics().items()]
+    metrics += [Metric(key, value, now, 0) for key, value in config.summary_metrics().items()]
+    for start in range(0, len(metrics), 900):  # the REST API takes at most 1000 per call
+        client.log_batch(run_id, metrics=metrics[start:start + 900], synchronous=True)
+    if any(b.status != "ok" for b in config.batches):
+        mlflow.set_tag("failed_batches", ",".join(f"{b.batch}:{b.status}" for b in config.batches if b.status != "ok"))
+
+
+def _log_summary(results: BenchResults) -> None:
+    """The table, charts and raw JSON on the active run."""
+    import mlflow
+    import pandas as pd
+
+    from sam3ops.bench import charts
+
+    mlflow.log_table(pd.DataFrame(results.rows()), artifact_file=TABLE_FILE)
+    mlflow.log_text(charts.results_page(results), CHARTS_FILE)
+    mlflow.log_dict(results.to_json(), RESULTS_JSON)
+
+
+def log_results(results: BenchResults) -> None:
+    """Log ``results`` on the active run: metrics (children for several configurations), table, charts."""
+    import mlflow
+
+    mlflow.set_tags(_identity(results))
+    mlflow.log_params({k: v for k, v in _identity(results).items()
+                       if k in ("gpu_name", "weights_commit", "weights_random")
+                       and k not in mlflow.get_run(mlflow.active_run().info.run_id).data.params})
+    if len(results.configs) == 1:
+        _log_config(results.configs[0], results)
+    else:
+        existing = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+        mlflow.log_params({key: value for key, value in run_params(results.config).items()
+                           if key in ("runtime", "precision") and key not in existing})
+        mlflow.set_tags({"runtime": ",".join(dict.fromkeys(c.runtime for c in results.configs)),
+                         "precision": ",".join(c.precision for c in results.configs)})
+        for config in results.configs:
+            params = {**run_params(results.config), "runtime": config.runtime, "precision": config.precision}
+            with tracking.stage_run("benchmark", params=params, nested=True, run_name=config.name):
+                _log_config(config, results)
+    _log_summary(results)
+
+
+def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32", batch: str = "1,4,8,16",
+                image_size: int = 1008, prompts_per_image: int = 4, warmup: int = 2, iterations: int = 10,
+                min_duration_s: float = 0.0, device: str = "cpu", reference: str | None = None,
+                parity: bool = True, output_json: str | None = None, nested: bool = False):
+    """Benchmark in a ``benchmark`` run; return (BenchResults, run id).
+
+    Every parameter is validated inside the run, so a bad one ends it FAILED with its one-line error.
+    """
+    # runtime and precision are logged once resolved (``auto`` -> torch, onnx, tensorrt); `mlflow run`
+    # logs them as given, and the tags of the same names always hold the resolved values.
+    raw = {"weights": weights, "batch": batch, "image_size": image_size, "prompts_per_image": prompts_per_image,
+           "warmup": warmup, "iterations": iterations, "min_duration_s": min_duration_s, "device": device}
+    with tracking.stage_run("benchmark", params=raw, nested=nested) as run:
+        from sam3ops.bench.runner import run_benchmark
+
+        local = resolve_weights(weights)
+        config = BenchConfig(weights=str(local), runtime=runtime, precisions=precision, batches=batch,
+                             image_size=image_size, prompts_per_image=prompts_per_image, warmup=warmup,
+                             iterations=iterations, min_duration_s=min_duration_s, device=device, parity=parity)
+        results = run_benchmark(config, reference_weights=resolve_weights(reference) if reference else None)
+        results.weights["source"] = weights
+        if output_json:
+            results.write(Path(output_json))
+        log_results(results)
+    return results, run.info.run_id
+
+
+def log_results_stage(*, path: str, nested: bool = False):
+    """Log a results JSON measured elsewhere (e.g. a GPU host without mlflow); return (results, run id)."""
+    import mlflow
+
+    with tracking.stage_run("benchmark", params={"from_json": Path(path).name}, tags={"logged_from_json": "true"},
+                            nested=nested) as run:
+        try:
+            results = BenchResults.read(Path(path))
+        except FileNotFoundError:
+            raise UsageError(f"results file {path} not found",
+                             hint="pass the JSON written by `sam3ops bench --output-json`") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path} is not a sam3ops benchmark result ({' '.join(str(exc).split())[:200]})",
+                             hint="pass the JSON written by `sam3ops bench --output-json`") from None
+        # As measured there: the config is not re-validated against this machine (it may have no GPU).
+        mlflow.log_params(run_params(results.config))
+        mlflow.set_tag("measured_on", results.environment.get("host", "unknown"))
+        log_results(results)
+    return results, run.info.run_id
