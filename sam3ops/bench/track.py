@@ -54,7 +54,7 @@ def run_params(config: dict) -> dict:
     return {"weights": config["weights"], "runtime": config["runtime"], "precision": join(config["precisions"]),
             "batch": join(config["batches"]), "image_size": config["image_size"],
             "prompts_per_image": config["prompts_per_image"], "warmup": config["warmup"],
-            "iterations": config["iterations"], "min_duration_s": config["min_duration_s"],
+            "iterations": config["iterations"], "min_duration": config["min_duration_s"],
             "device": config["device"]}
 
 
@@ -135,7 +135,7 @@ def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32",
     # runtime and precision are logged once resolved (``auto`` -> torch, onnx, tensorrt); `mlflow run`
     # logs them as given, and the tags of the same names always hold the resolved values.
     raw = {"weights": weights, "batch": batch, "image_size": image_size, "prompts_per_image": prompts_per_image,
-           "warmup": warmup, "iterations": iterations, "min_duration_s": min_duration_s, "device": device}
+           "warmup": warmup, "iterations": iterations, "min_duration": min_duration_s, "device": device}
     with tracking.stage_run("benchmark", params=raw, nested=nested) as run:
         from sam3ops.bench.runner import run_benchmark
 

@@ -1,0 +1,265 @@
+"""The benchmark stage: the harness against known costs, the tiny sweep, MLflow logging, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from sam3ops.bench import BenchConfig, BenchResults, run_benchmark
+from sam3ops.bench.config import parse_batches
+from sam3ops.bench.timers import LatencyStats, Timer, measure
+from sam3ops.errors import UsageError
+from tests.cli_helpers import run_cli
+from tests.conftest import REPO_ROOT, subprocess_env
+
+PER_BATCH = ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ms_per_image",
+             "throughput_img_s", "host_rss_peak_mb", "stage_vision_ms", "stage_text_ms", "stage_decoder_ms",
+             "preprocess_ms", "postprocess_ms"]
+QUICK = ["--iterations", "2", "--warmup", "1", "--image-size", "256", "--prompts-per-image", "2"]
+
+
+# --- the harness ----------------------------------------------------------------------------------
+
+def test_percentiles_of_a_known_sequence():
+    stats = LatencyStats.from_seconds([i / 1000 for i in range(1, 101)])  # 1 .. 100 ms
+    assert stats.count == 100 and stats.min_ms == pytest.approx(1) and stats.max_ms == pytest.approx(100)
+    assert stats.p50_ms == pytest.approx(50.5) and stats.p90_ms == pytest.approx(90.1)
+    assert stats.p99_ms == pytest.approx(99.01) and stats.mean_ms == pytest.approx(50.5)
+    assert stats.std_ms == pytest.approx(np.std(np.arange(1, 101), ddof=1))
+
+
+def test_measure_excludes_warmup_and_honours_count_and_duration():
+    now = [0.0]
+    costs = {0: 5.0, 1: 0.5}  # the first warm-up call is slow (compilation), then 10 ms per call
+
+    def call(i):
+        now[0] += costs.get(i, 0.010)
+
+    timer = Timer("cpu", clock=lambda: now[0])
+    seen = measure(call, timer=timer, warmup=2, iterations=3, min_duration_s=0.0)
+    assert seen.first_call_s == pytest.approx(5.0) and seen.warmup_s[1] == pytest.approx(0.5)
+    assert seen.seconds == pytest.approx([0.010] * 3)
+    costs.clear()  # every call 10 ms: 3 calls are not 0.1 s, so it goes on to 10
+    longer = measure(call, timer=timer, warmup=0, iterations=3, min_duration_s=0.1)
+    assert len(longer.seconds) in (10, 11) and sum(longer.seconds) >= 0.1 - 1e-9
+
+
+def test_measured_latency_of_a_known_cost_is_right():
+    seen = measure(lambda i: time.sleep(0.02), timer=Timer("cpu"), warmup=1, iterations=10)
+    assert 19.9 <= seen.stats.p50_ms <= 35.0  # sleep never returns early; a loaded CI box adds some
+    assert seen.stats.min_ms >= 19.9
+
+
+@pytest.mark.parametrize("text,message", [("0", "batch 0 is out of range"), ("-1", "batch -1 is out of range"),
+                                          ("abc", "'abc' is not a whole number"), ("4,x", "'x' is not"),
+                                          ("", "'' is not a whole number")])
+def test_bad_batches_are_refused(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_batches(text)
+
+
+def test_batches_parse_and_deduplicate():
+    assert parse_batches("1, 4,8,8") == (1, 4, 8) and parse_batches(16) == (16,)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"runtime": "tflite"}, "unknown runtime 'tflite'"), ({"precisions": "fp8"}, "unknown precision 'fp8'"),
+    ({"image_size": 0}, "image-size must be"), ({"prompts_per_image": 0}, "prompts-per-image must be"),
+    ({"iterations": 0}, "iterations must be"), ({"device": "tpu"}, "unsupported device 'tpu'"),
+    ({"runtime": "tensorrt"}, "runs on an NVIDIA GPU only"),
+])
+def test_bad_config_is_refused(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        BenchConfig(weights="w", **kwargs)
+
+
+# --- the core on the tiny preset ------------------------------------------------------------------
+
+def test_core_runs_without_mlflow_and_writes_json(tiny_weights, tmp_path):
+    script = (
+        "import sys; sys.modules['mlflow'] = None\n"  # any `import mlflow` now fails
+        "from sam3ops.bench import BenchConfig, run_benchmark\n"
+        f"r = run_benchmark(BenchConfig(weights={str(tiny_weights)!r}, batches='1,2', iterations=2, warmup=1,"
+        " image_size=256, prompts_per_image=2))\n"
+        f"r.write({str(tmp_path / 'r.json')!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=subprocess_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = BenchResults.read(tmp_path / "r.json")
+    assert [b.batch for b in results.configs[0].batches] == [1, 2]
+    assert results.weights["random"] is True and results.environment["gpu_name"] == "cpu"
+
+
+def test_sweep_splits_time_and_reports_accuracy_against_fp32(tiny_weights):
+    config = BenchConfig(weights=str(tiny_weights), precisions="fp32,bf16", batches="1,3", iterations=3, warmup=1,
+                         image_size=256, prompts_per_image=3)
+    results = run_benchmark(config)
+    fp32, bf16 = results.configs
+    assert (fp32.name, bf16.name) == ("torch-fp32", "torch-bf16")
+    assert fp32.parity is None  # the reference itself
+    assert 0.9 <= bf16.parity["mask_iou_mean"] <= 1.0 and bf16.parity["nonfinite"] == 0
+    for batch in fp32.batches + bf16.batches:
+        assert batch.status == "ok" and batch.latency.count == 3
+        stages = batch.stages_ms
+        assert set(stages) == {"preprocess", "vision", "text", "decoder", "postprocess"}
+        assert sum(stages.values()) <= batch.latency.mean_ms * 1.05  # the parts fit in the whole
+        assert batch.ms_per_image == pytest.approx(batch.latency.mean_ms / batch.batch)
+        assert batch.host_rss_peak_mb > 100
+
+
+def test_out_of_memory_at_one_batch_is_recorded_and_the_sweep_goes_on(tiny_weights, monkeypatch):
+    from sam3ops.inference import Segmenter
+
+    real = Segmenter.segment
+
+    def segment(self, images, prompts, **kwargs):
+        if len(images) == 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, images, prompts, **kwargs)
+
+    monkeypatch.setattr(Segmenter, "segment", segment)
+    results = run_benchmark(BenchConfig(weights=str(tiny_weights), batches="1,4,2", iterations=1, warmup=0,
+                                        image_size=256, prompts_per_image=1))
+    statuses = [(b.batch, b.status) for b in results.configs[0].batches]
+    assert statuses == [(1, "ok"), (4, "oom"), (2, "ok")]
+    assert "out of memory" in results.configs[0].batches[1].error
+
+
+def test_runtime_that_cannot_run_the_weights_is_refused(tiny_weights):
+    with pytest.raises(UsageError, match="runtime onnx cannot run .* safetensors weights"):
+        run_benchmark(BenchConfig(weights=str(tiny_weights), runtime="onnx"))
+
+
+# --- MLflow ---------------------------------------------------------------------------------------
+
+def _runs(experiment="sam3-benchmark"):
+    found = mlflow.get_experiment_by_name(experiment)
+    return mlflow.MlflowClient().search_runs([found.experiment_id]) if found else []
+
+
+def test_sweep_run_logs_children_with_metric_steps_table_and_charts(capsys, tiny_weights):
+    code, out, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", "fp32,bf16",
+                             "--batch", "1,2", *QUICK)
+    assert code == 0, err
+    assert "torch" in out and "bf16" in out
+    runs = _runs()
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["torch-bf16", "torch-fp32"]
+    client = mlflow.MlflowClient()
+    for child in children:
+        params = child.data.params
+        assert {"runtime", "precision", "batch", "image_size", "prompts_per_image", "device", "gpu_name",
+                "weights_commit", "weights_random"} <= set(params)
+        assert params["gpu_name"] == "cpu" and params["weights_random"] == "true" and params["batch"] == "1,2"
+        for name in PER_BATCH:
+            assert [m.step for m in client.get_metric_history(child.info.run_id, name)] == [1, 2], name
+    bf16 = next(c for c in children if c.info.run_name == "torch-bf16")
+    assert 0.9 <= bf16.data.metrics["parity_mask_iou"] <= 1.0
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"benchmark.json", "benchmark_table.json", "benchmark_charts.html"} <= artifacts
+    local = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id)
+    table = json.loads(open(f"{local}/benchmark_table.json").read())
+    assert len(table["data"]) == 4 and "latency_p50_ms" in table["columns"]
+    page = open(f"{local}/benchmark_charts.html").read()
+    assert "<script src=\"https://cdn" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js inside
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_tiny_default_sweep_runs_and_two_runs_compare(capsys, tiny_weights, tmp_path):
+    for precision in ("fp32", "bf16"):
+        code, _, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", precision,
+                               "--iterations", "2", "--warmup", "1")
+        assert code == 0, err
+    runs = _runs()
+    assert len(runs) == 2 and {r.data.params["precision"] for r in runs} == {"fp32", "bf16"}
+    by = {r.data.params["precision"]: set(r.data.metrics) for r in runs}
+    # The same names in both; only bf16 has an accuracy figure (fp32 torch is the reference itself).
+    assert by["fp32"] == by["bf16"] - {"parity_mask_iou", "parity_mask_iou_min", "parity_score_max_diff"}
+    assert "parity_mask_iou" in by["bf16"] and "latency_p50_ms" in by["fp32"]
+    code, out, err = run_cli(capsys, "compare", "--output", str(tmp_path / "cmp.html"))
+    assert code == 0, err
+    assert out.count("torch") == 8  # 2 runs x the default sweep 1, 4, 8, 16
+    assert "Plotly.newPlot" in (tmp_path / "cmp.html").read_text()
+
+
+def test_results_measured_elsewhere_are_logged_the_same_way(capsys, tiny_weights, tmp_path):
+    results = run_benchmark(BenchConfig(weights=str(tiny_weights), batches="2", iterations=1, warmup=0,
+                                        image_size=256, prompts_per_image=1))
+    results.environment["host"] = "gpu-box"
+    results.write(tmp_path / "measured.json")
+    code, _, err = run_cli(capsys, "bench", "--from-json", str(tmp_path / "measured.json"))
+    assert code == 0, err
+    (run,) = _runs()
+    assert run.data.tags["measured_on"] == "gpu-box" and run.data.params["batch"] == "2"
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "latency_p50_ms")
+    assert [m.step for m in history] == [2]
+    assert history[0].value == pytest.approx(results.configs[0].batches[0].latency.p50_ms)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch", "0"], "batch 0 is out of range"),
+    (["--batch", "-1"], "batch -1 is out of range"),
+    (["--batch", "abc"], "batch 'abc' is not a whole number"),
+    (["--runtime", "tflite"], "unknown runtime 'tflite'"),
+    (["--runtime", "tensorrt"], "the tensorrt runtime runs on an NVIDIA GPU only"),
+    (["--device", "cuda"], "CUDA is not available here"),
+    (["--precision", "fp8"], "unknown precision 'fp8'"),
+    (["--iterations", "many"], "--iterations 'many' is not a whole number"),
+])
+def test_bad_parameters_give_one_line_and_a_failed_run(capsys, tiny_weights, args, message):
+    if torch.cuda.is_available() and "cuda" in args:
+        pytest.skip("this machine has CUDA")
+    code, out, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), *args)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("sam3ops: error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    runs = _runs()
+    if runs:  # a value click itself rejects never opens a run
+        assert [r.info.status for r in runs] == ["FAILED"] and message in runs[0].data.tags["error"]
+    else:
+        assert args[0] == "--iterations"
+
+
+def test_missing_weights_say_to_download_or_init_never_fall_back(capsys):
+    code, _, err = run_cli(capsys, "bench")  # default weights/sam3: absent here
+    assert code != 0
+    assert "weights folder weights/sam3 not found" in err and "sam3ops download" in err and "init" in err
+    (run,) = _runs()
+    assert run.info.status == "FAILED"
+
+
+def test_unreadable_results_json_is_refused(capsys, tmp_path):
+    (tmp_path / "bad.json").write_text('{"schema": "other"}')
+    code, _, err = run_cli(capsys, "bench", "--from-json", str(tmp_path / "bad.json"))
+    assert code != 0 and "is not a sam3ops benchmark result" in err
+    assert [r.info.status for r in _runs()] == ["FAILED"]
+
+
+def test_compare_without_runs_says_to_benchmark_first(capsys):
+    code, _, err = run_cli(capsys, "compare")
+    assert code != 0 and "run `sam3ops bench` first" in err
+
+
+@pytest.mark.slow
+def test_mlflow_run_benchmark_entry_point(tmp_path, tiny_weights):
+    done = subprocess.run(
+        ["mlflow", "run", str(REPO_ROOT), "-e", "benchmark", "--env-manager", "local", "--experiment-name",
+         "sam3-benchmark", "-P", "batch=8", "-P", f"weights={tiny_weights}", "-P", "iterations=2",
+         "-P", "warmup=1", "-P", "image_size=256"],
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = _runs()
+    assert run.info.status == "FINISHED" and run.data.tags["mlflow.project.entryPoint"] == "benchmark"
+    assert run.data.params["batch"] == "8" and run.data.tags["runtime"] == "torch"
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "ms_per_image")
+    assert [m.step for m in history] == [8]
