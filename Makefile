@@ -27,6 +27,7 @@ test: setup
 ## perf: benchmarks that write benchmarks/REPORT.md (slow: minutes, several GB of disk)
 perf: setup
 	$(BIN)/python -m benchmarks.weights_stage
+	$(BIN)/python -m benchmarks.bench_sweeps cpu
 
 ## ui: the MLflow UI on the embedded store
 ui: setup

@@ -142,13 +142,26 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
 
 
 @cli.command()
-@click.option("--input", "input_dir", required=True, help="Weights folder to convert (download or init).")
-@click.option("--format", "fmt", required=True, type=click.Choice(["fp16", "bf16", "onnx"]),
-              help="Target format. (TensorRT arrives with the rest of the convert stage.)")
+@click.option("--input", "input_dir", required=True,
+              help="Weights folder to convert (download or init); for tensorrt also an ONNX folder.")
+@click.option("--format", "fmt", required=True, type=click.Choice(["fp16", "bf16", "onnx", "tensorrt"]),
+              help="Target format.")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+              help="onnx: fp32 (auto) or fp16; tensorrt: fp16 (auto), bf16 or fp32; fp16/bf16 formats: their own.")
 @click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset (17 or newer).")
 @click.option("--output", required=True, help="Destination folder (must be empty unless --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
-@click.option("--device", default="cpu", show_default=True, help="Where the parity check runs.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the parity check runs (tensorrt: always a CUDA device).")
+@click.option("--min-batch", default=1, show_default=True, type=int, help="tensorrt: smallest batch of the profile.")
+@click.option("--opt-batch", default=8, show_default=True, type=int, help="tensorrt: batch the kernels are tuned for.")
+@click.option("--max-batch", default=16, show_default=True, type=int, help="tensorrt: largest batch of the profile.")
+@click.option("--workspace-gb", default=8.0, show_default=True, type=float, help="tensorrt: builder workspace limit.")
+@click.option("--timing-cache", default="weights/trt-timing.cache", show_default=True,
+              help="tensorrt: timing cache file, read before and updated after each build.")
+@click.option("--reference", default="auto", show_default=True,
+              help="fp32 weights folder for the parity gate (auto: INPUT; give the safetensors folder when INPUT "
+                   "holds fp16 ONNX graphs).")
 @click.option("--min-mask-iou", default=0.98, show_default=True, type=float, help="Parity gate: mean mask IoU.")
 @click.option("--max-score-diff", default=0.02, show_default=True, type=float,
               help="Parity gate: largest score difference.")
@@ -156,22 +169,27 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
               help="Sample photo for the parity check (repeatable)  [default: astronaut, chelsea]")
 @click.option("--parity-prompt", "parity_prompts", multiple=True, metavar="TEXT",
               help="Prompt for the parity check (repeatable)  [default: person, cat, cup]")
-def convert(input_dir, fmt, opset, output, overwrite, device, min_mask_iou, max_score_diff, parity_images,
-            parity_prompts) -> None:
+def convert(input_dir, fmt, precision, opset, output, overwrite, device, min_batch, opt_batch, max_batch,
+            workspace_gb, timing_cache, reference, min_mask_iou, max_score_diff, parity_images, parity_prompts) -> None:
     """Convert weights to FORMAT and check the result against the fp32 reference.
 
     fp16/bf16: a streamed cast of the safetensors (one tensor at a time, read back and checked),
     config, processor and tokenizer carried over. onnx: the vision encoder, text encoder and decoder
     as three graphs with a dynamic batch axis, checked by onnx.checker and shape inference, run by
-    ONNX Runtime (predict --weights OUTPUT). The fidelity gate then runs both on real photos:
-    a conversion with NaN/Inf or under the gate ends FAILED with tag parity=fail.
+    ONNX Runtime (predict --weights OUTPUT); --precision fp16 rewrites them to float16. Every ONNX
+    conversion is also checked for TensorRT readiness (trt_readiness.json). tensorrt: one engine per
+    graph (needs an NVIDIA GPU and the gpu extra), built from INPUT's graphs or from a temporary ONNX
+    export of INPUT. The fidelity gate then runs both on real photos: a conversion with NaN/Inf or
+    under the gate ends FAILED with tag parity=fail.
     """
     from sam3ops.stages import convert_stage
 
     report, run_id = convert_stage(input_dir=input_dir, format=fmt, output=output, overwrite=overwrite,
                                    device=device, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff,
                                    parity_images=list(parity_images), parity_prompts=list(parity_prompts),
-                                   opset=opset)
+                                   opset=opset, precision=precision, batch=(min_batch, opt_batch, max_batch),
+                                   workspace_gb=workspace_gb, timing_cache=timing_cache,
+                                   reference=None if reference == "auto" else reference)
     click.echo(f"{input_dir} -> {output} ({fmt}): parity pass, mask IoU {report.mask_iou_mean:.4f}, "
                f"max score diff {report.score_max_abs_diff:.4f} over {report.instances} instances (run {run_id})")
 
@@ -239,11 +257,12 @@ def prompts_cmd(path: Path | None) -> None:
               help="fp32 safetensors for the accuracy check of ONNX graphs or engines  [default: WEIGHTS]")
 @click.option("--parity/--no-parity", default=True, show_default=True,
               help="Report mask IoU against fp32 torch on the same inputs.")
+@click.option("--photos", default=None, help="A folder of photos to use  [default: scikit-image's sample photos]")
 @click.option("--output-json", default=None, help="Also write the results here as JSON.")
 @click.option("--from-json", "from_json", default=None,
               help="Log results measured elsewhere (a JSON from --output-json) instead of measuring.")
 def bench(weights, runtime, precision, batch, image_size, prompts_per_image, warmup, iterations, min_duration,
-          device, reference, parity, output_json, from_json) -> None:
+          device, reference, parity, photos, output_json, from_json) -> None:
     """Benchmark latency, throughput, memory and accuracy per runtime, precision and batch size.
 
     Warm-up excluded; CUDA events on a GPU, perf_counter on the CPU; real photos rotated; each
@@ -260,7 +279,7 @@ def bench(weights, runtime, precision, batch, image_size, prompts_per_image, war
                                                                                      "--prompts-per-image"),
             warmup=_whole(warmup, "--warmup"), iterations=_whole(iterations, "--iterations"),
             min_duration_s=_number(min_duration, "--min-duration"), device=device, reference=reference,
-            parity=parity, output_json=output_json)
+            parity=parity, photos=photos, output_json=output_json)
     _print_bench_table(results)
     click.echo(f"run {run_id}")
 
@@ -308,6 +327,120 @@ def compare(experiment, run_ids, max_runs, output) -> None:
     click.echo(frame[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     Path(output).write_text(comparison_page(frame), encoding="utf-8")
     click.echo(f"charts -> {output}")
+
+
+def _optional_bool(name: str, help: str):
+    """``--NAME`` alone means true; ``--NAME true|false`` also works (MLproject passes a value)."""
+    return click.option(name, type=click.BOOL, default=False, is_flag=False, flag_value=True, show_default=True,
+                        metavar="[BOOL]", help=help)
+
+
+@cli.command()
+@click.option("--run-id", required=True, help="A convert run (or a download/init run: the source checkpoint).")
+@click.option("--name", default="sam3", show_default=True, help="Registered model name.")
+def register(run_id: str, name: str) -> None:
+    """Register what RUN produced as a new version of the model (an MLflow pyfunc with the raw files inside).
+
+    Version tags: format, precision, parity, weights_commit, weights_random (+ TensorRT version, GPU and
+    compute capability for engines, bench.* from the latest benchmark of the artifact). A conversion
+    that failed parity is refused. Registering the same run again returns its version.
+    """
+    from sam3ops.registry import register as register_run
+
+    result = register_run(run_id=run_id, name=name)
+    tags = result.tags
+    what = f"{tags.get('format')}, precision {tags.get('precision')}, parity {tags.get('parity')}"
+    if tags.get("weights_random") == "true":
+        what += ", RANDOM weights"
+    if result.reused:
+        click.echo(f"run {run_id} is already {name} version {result.version} ({what})")
+    else:
+        click.echo(f"run {run_id} -> {name} version {result.version} ({what}) (run {result.register_run_id})")
+
+
+@cli.command()
+@click.option("--version", "version", required=True, help="The version to promote.")
+@click.option("--alias", default="production", show_default=True, help="The alias to point at it.")
+@click.option("--name", default="sam3", show_default=True, help="Registered model name.")
+@_optional_bool("--allow-random", "Promote a version with RANDOM weights (tests and demos).")
+@click.option("--target-gpu", default="", help="The GPU the backend runs on; required for TensorRT engines "
+                                                "(a part of the name is enough, e.g. H100).")
+@click.option("--reason", default="", help="Why: recorded with who and when.")
+def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
+    """Point ALIAS (default production) at VERSION; the previous holder keeps previous-ALIAS.
+
+    Refused: failed parity, random weights (unless --allow-random), an engine built for another GPU
+    than --target-gpu. Concurrent promotions of one model take turns (a lock in the registry).
+    """
+    from sam3ops.registry import promote as promote_version
+
+    result = promote_version(version=version, name=name, alias=alias, allow_random=allow_random,
+                             target_gpu=target_gpu or None, reason=reason)
+    _echo_alias_move(result)
+
+
+@cli.command()
+@click.option("--alias", default="production", show_default=True)
+@click.option("--name", default="sam3", show_default=True, help="Registered model name.")
+@click.option("--reason", default="", help="Why: recorded with who and when.")
+def rollback(alias, name, reason) -> None:
+    """Give ALIAS back to the version holding previous-ALIAS (the two swap: a second rollback undoes it)."""
+    from sam3ops.registry import rollback as rollback_alias
+
+    _echo_alias_move(rollback_alias(name=name, alias=alias, reason=reason))
+
+
+def _echo_alias_move(result) -> None:
+    if result.action == "unchanged":
+        click.echo(f"{result.name}@{result.alias} already is version {result.version}: nothing changed")
+        return
+    was = f"was {result.previous}, now {result.name}@previous-{result.alias}" if result.previous else "was unset"
+    click.echo(f"{result.name}@{result.alias} -> version {result.version} ({result.action}; {was}) "
+               f"(run {result.run_id})")
+
+
+@cli.command()
+@click.option("--alias", default=None, help="Pull the version holding this alias  [default: production]")
+@click.option("--version", "version", default=None, help="Pull this version instead of an alias.")
+@click.option("--name", default="sam3", show_default=True, help="Registered model name.")
+@click.option("--dest", required=True, type=click.Path(path_type=Path),
+              help="Folder to fill (an earlier pull there is replaced; anything else is refused).")
+@_optional_bool("--force", "Take a TensorRT engine built for another GPU or TensorRT version.")
+def pull(alias, version, name, dest, force) -> None:
+    """Download a registered version's files into DEST, each checked against the version's sha256s.
+
+    Writes MODEL_INFO.json (name, version, alias, format, precision, sha256s). DEST appears whole or
+    not at all; an interrupted pull resumes on the next run. Load it with
+    `Segmenter.from_dir(DEST)` or `sam3ops predict --weights DEST`.
+    """
+    from sam3ops.pull import pull as pull_version
+
+    if alias and version:
+        raise click.UsageError("give --alias or --version, not both")
+    result = pull_version(dest=dest, name=name, version=version, alias=None if version else (alias or "production"),
+                          force=force)
+    for problem in result.forced:
+        click.echo(f"warning: --force: {problem}", err=True)
+    if result.up_to_date:
+        click.echo(f"{dest} already holds {name} version {result.version} ({result.format}), verified")
+    else:
+        click.echo(f"{name} version {result.version} ({result.format}, {result.precision}) -> {dest}: "
+                   f"{len(result.files)} files, {result.bytes_fetched / 1e6:.1f} MB fetched in {result.seconds:.1f} s, "
+                   "sha256 verified")
+
+
+@cli.command()
+@click.option("--name", default="sam3", show_default=True, help="Registered model name.")
+def versions(name) -> None:
+    """List the versions of the model: aliases, format, precision, parity, random flag, source run."""
+    from sam3ops.registry import list_versions
+
+    for v in list_versions(name):
+        tags = v.tags
+        aliases = ",".join(v.aliases) or "-"
+        click.echo(f"{v.version:>4}  {aliases:<30} {tags.get('format', '?'):<9} {tags.get('precision', '?'):<5} "
+                   f"parity={tags.get('parity', '?'):<9} random={tags.get('weights_random', '?'):<5} "
+                   f"run={tags.get('source_run_id', '?')}")
 
 
 def _raise_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature

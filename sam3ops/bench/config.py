@@ -7,7 +7,7 @@ This module imports neither mlflow nor torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from sam3ops.errors import UsageError
 
@@ -70,6 +70,7 @@ class BenchConfig:
         min_duration_s: ... and at least this long in total.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         parity: also run the fp32 torch reference and report mask IoU against it.
+        photos: a folder of photos to use instead of scikit-image's bundled ones.
     """
 
     weights: str
@@ -83,8 +84,7 @@ class BenchConfig:
     min_duration_s: float = 0.0
     device: str = "cpu"
     parity: bool = True
-    seed: int = 0
-    extra: dict = field(default_factory=dict)
+    photos: str | None = None
 
     def __post_init__(self):
         self.batches = parse_batches(self.batches)

@@ -102,7 +102,8 @@ class _Probes:
 
 
 def _measure_batch(segmenter, config: BenchConfig, batch: int, timer: Timer) -> BatchResult:
-    workload = Workload.build(image_size=config.image_size, batch=batch, prompts_per_image=config.prompts_per_image)
+    workload = Workload.build(image_size=config.image_size, batch=batch, prompts_per_image=config.prompts_per_image,
+                              photos=config.photos)
 
     def call(i: int) -> None:
         segmenter.clear_text_cache()  # each call encodes its prompts: the text encoder is measured
@@ -137,7 +138,8 @@ def _parity(reference, candidate, config: BenchConfig) -> dict:
     """Agreement of ``candidate`` with the fp32 torch ``reference`` on the benchmark's own inputs."""
     from sam3ops.convert import parity
 
-    workload = Workload.build(image_size=config.image_size, batch=2, prompts_per_image=config.prompts_per_image)
+    workload = Workload.build(image_size=config.image_size, batch=2, prompts_per_image=config.prompts_per_image,
+                              photos=config.photos)
     thresholds = reference.score_threshold, candidate.score_threshold
     try:
         report = parity.check(reference, candidate, workload.images(0), workload.prompts_for(0))
@@ -155,7 +157,7 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
     result.load_s = time.perf_counter() - started
     log.info("%s: loaded in %.1f s", result.name, result.load_s)
     first = Workload.build(image_size=config.image_size, batch=config.batches[0],
-                           prompts_per_image=config.prompts_per_image)
+                           prompts_per_image=config.prompts_per_image, photos=config.photos)
     try:
         result.first_call_s = timer.time(lambda: segmenter.segment(first.images(0), first.prompts_for(0)))
     except Exception as exc:

@@ -127,7 +127,8 @@ def log_results(results: BenchResults) -> None:
 def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32", batch: str = "1,4,8,16",
                 image_size: int = 1008, prompts_per_image: int = 4, warmup: int = 2, iterations: int = 10,
                 min_duration_s: float = 0.0, device: str = "cpu", reference: str | None = None,
-                parity: bool = True, output_json: str | None = None, nested: bool = False):
+                parity: bool = True, photos: str | None = None, output_json: str | None = None,
+                nested: bool = False):
     """Benchmark in a ``benchmark`` run; return (BenchResults, run id).
 
     Every parameter is validated inside the run, so a bad one ends it FAILED with its one-line error.
@@ -135,14 +136,16 @@ def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32",
     # runtime and precision are logged once resolved (``auto`` -> torch, onnx, tensorrt); `mlflow run`
     # logs them as given, and the tags of the same names always hold the resolved values.
     raw = {"weights": weights, "batch": batch, "image_size": image_size, "prompts_per_image": prompts_per_image,
-           "warmup": warmup, "iterations": iterations, "min_duration": min_duration_s, "device": device}
+           "warmup": warmup, "iterations": iterations, "min_duration": min_duration_s, "device": device,
+           "photos": photos}
     with tracking.stage_run("benchmark", params=raw, nested=nested) as run:
         from sam3ops.bench.runner import run_benchmark
 
         local = resolve_weights(weights)
         config = BenchConfig(weights=str(local), runtime=runtime, precisions=precision, batches=batch,
                              image_size=image_size, prompts_per_image=prompts_per_image, warmup=warmup,
-                             iterations=iterations, min_duration_s=min_duration_s, device=device, parity=parity)
+                             iterations=iterations, min_duration_s=min_duration_s, device=device, parity=parity,
+                             photos=photos)
         results = run_benchmark(config, reference_weights=resolve_weights(reference) if reference else None)
         results.weights["source"] = weights
         if output_json:

@@ -18,9 +18,15 @@ FALLBACK_PROMPTS = ("person", "cat", "dog", "car", "cup", "bicycle", "rocket", "
                     "wall", "white mug on a table", "orange tabby cat", "astronaut holding a helmet")
 
 
-def photo_pool(image_size: int) -> list[Image.Image]:
-    """Every bundled photo, resized to ``image_size`` x ``image_size`` (RGB)."""
-    return [sample_image(name).resize((image_size, image_size), Image.Resampling.BILINEAR) for name in BUNDLED]
+def photo_pool(image_size: int, photos: str | None = None) -> list[Image.Image]:
+    """Every bundled photo (or every image in the folder ``photos``), resized to ``image_size`` squared."""
+    if photos:
+        from sam3ops.inference.images import collect_images, load_image
+
+        pictures = [load_image(path) for path in collect_images([photos])]
+    else:
+        pictures = [sample_image(name) for name in BUNDLED]
+    return [picture.resize((image_size, image_size), Image.Resampling.BILINEAR) for picture in pictures]
 
 
 def prompt_pool() -> list[str]:
@@ -45,14 +51,14 @@ class Workload:
     prompts_per_image: int
 
     @classmethod
-    def build(cls, *, image_size: int, batch: int, prompts_per_image: int) -> "Workload":
+    def build(cls, *, image_size: int, batch: int, prompts_per_image: int, photos: str | None = None) -> "Workload":
         prompts = prompt_pool()
         if prompts_per_image > len(prompts):
             from sam3ops.errors import UsageError
 
             raise UsageError(f"prompts-per-image {prompts_per_image} is more than the {len(prompts)} distinct "
                              "prompts in the prompt sets", hint=f"use at most {len(prompts)}")
-        return cls(photo_pool(image_size), prompts, batch, prompts_per_image)
+        return cls(photo_pool(image_size, photos), prompts, batch, prompts_per_image)
 
     def images(self, i: int) -> list[Image.Image]:
         """The photos of call ``i`` (consecutive calls start at different photos)."""
