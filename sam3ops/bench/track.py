@@ -110,6 +110,7 @@ def log_results(results: BenchResults) -> None:
                        if k in ("gpu_name", "weights_commit", "weights_random")
                        and k not in mlflow.get_run(mlflow.active_run().info.run_id).data.params})
     if len(results.configs) == 1:
+        mlflow.set_tag("mlflow.runName", results.configs[0].name)  # torch-bf16, onnx-fp32: readable in the UI
         _log_config(results.configs[0], results)
     else:
         existing = mlflow.get_run(mlflow.active_run().info.run_id).data.params
@@ -128,17 +129,22 @@ def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32",
                 image_size: int = 1008, prompts_per_image: int = 4, warmup: int = 2, iterations: int = 10,
                 min_duration_s: float = 0.0, device: str = "cpu", reference: str | None = None,
                 parity: bool = True, photos: str | None = None, output_json: str | None = None,
-                nested: bool = False):
+                source_run_id: str | None = None, nested: bool = False):
     """Benchmark in a ``benchmark`` run; return (BenchResults, run id).
 
     Every parameter is validated inside the run, so a bad one ends it FAILED with its one-line error.
+    ``source_run_id`` (the convert or weights run that made the weights; taken from a ``runs:/``
+    URI when not given) is tagged, so the registry can attach these numbers to that artifact.
     """
     # runtime and precision are logged once resolved (``auto`` -> torch, onnx, tensorrt); `mlflow run`
     # logs them as given, and the tags of the same names always hold the resolved values.
     raw = {"weights": weights, "batch": batch, "image_size": image_size, "prompts_per_image": prompts_per_image,
            "warmup": warmup, "iterations": iterations, "min_duration": min_duration_s, "device": device,
            "photos": photos}
-    with tracking.stage_run("benchmark", params=raw, nested=nested) as run:
+    if source_run_id is None and weights.startswith("runs:/"):
+        source_run_id = weights.removeprefix("runs:/").split("/")[0]
+    tags = {"source_run_id": source_run_id} if source_run_id else {}
+    with tracking.stage_run("benchmark", params=raw, tags=tags, nested=nested) as run:
         from sam3ops.bench.runner import run_benchmark
 
         local = resolve_weights(weights)
