@@ -204,18 +204,35 @@ def convert(input_dir, fmt, precision, opset, output, overwrite, device, min_bat
 @click.option("--prompt-set", "prompt_sets", multiple=True, default=["single_objects"], show_default=True)
 @click.option("--output", default="predictions", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def pipeline(weights, preset, seed, images, prompt_sets, output, device) -> None:
-    """The main job: weights (download or preset) -> predict, one parent run with a child per stage."""
+@click.option("--formats", default="auto", show_default=True,
+              help="Conversions: auto (fp16,onnx; + tensorrt on a GPU with TensorRT) or a list like fp16,bf16,onnx.")
+@click.option("--batch", default="1,4", show_default=True, help="Batch sizes every artifact is benchmarked at.")
+@click.option("--iterations", default=5, show_default=True, type=int, help="Measured calls per batch size.")
+@click.option("--policy", default="latency@1", show_default=True,
+              help="Which version is promoted: latency@N (ms per image at batch N) or throughput.")
+@click.option("--model-name", default="sam3", show_default=True, help="Registered model for the versions.")
+@click.option("--alias", default="production", show_default=True, help="Alias the fastest version gets.")
+def pipeline(weights, preset, seed, images, prompt_sets, output, device, formats, batch, iterations, policy,
+             model_name, alias) -> None:
+    """The main job: weights -> predict -> convert -> benchmark -> register -> promote.
+
+    One parent run with a child run per stage; a stage whose inputs and parameters match an earlier
+    finished run is reused. Random weights (no download) are promoted too, tagged weights_random=true.
+    """
     from sam3ops.pipeline import run_pipeline
     from sam3ops.tracking import is_embedded, tracking_uri
 
     result = run_pipeline(weights=weights, preset=preset, seed=seed, images=list(images),
-                          prompt_sets=list(prompt_sets), output=output, device=device)
+                          prompt_sets=list(prompt_sets), output=output, device=device, formats=formats, batch=batch,
+                          iterations=iterations, policy=policy, model_name=model_name, alias=alias)
     kind = "RANDOM" if result.weights_random else "real"
     uri = tracking_uri()
     ui = f"mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)" if is_embedded(uri) else uri
-    click.echo(f"weights  {result.weights} ({kind})\npredict  {result.images_ok} images, {result.instances} "
-               f"instances -> {result.predictions}\nrun      {result.run_id}\nui       {ui}")
+    click.echo(result.table())
+    production = f"models:/{model_name}@{alias} -> version {result.production}" if result.production else "none"
+    click.echo(f"\nweights     {result.weights} ({kind})\npredict     {result.images_ok} images, {result.instances} "
+               f"instances -> {result.predictions}\n{alias:<11} {production}\nrun         {result.run_id}\n"
+               f"ui          {ui}")
 
 
 @cli.command()
@@ -372,7 +389,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
     Refused: failed parity, random weights (unless --allow-random), an engine built for another GPU
     than --target-gpu. Concurrent promotions of one model take turns (a lock in the registry).
     """
-    from sam3ops.registry import promote as promote_version
+    from sam3ops.promotion import promote as promote_version
 
     result = promote_version(version=version, name=name, alias=alias, allow_random=allow_random,
                              target_gpu=target_gpu or None, reason=reason)
@@ -385,7 +402,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
 @click.option("--reason", default="", help="Why: recorded with who and when.")
 def rollback(alias, name, reason) -> None:
     """Give ALIAS back to the version holding previous-ALIAS (the two swap: a second rollback undoes it)."""
-    from sam3ops.registry import rollback as rollback_alias
+    from sam3ops.promotion import rollback as rollback_alias
 
     _echo_alias_move(rollback_alias(name=name, alias=alias, reason=reason))
 
@@ -417,8 +434,7 @@ def pull(alias, version, name, dest, force) -> None:
 
     if alias and version:
         raise click.UsageError("give --alias or --version, not both")
-    result = pull_version(dest=dest, name=name, version=version, alias=None if version else (alias or "production"),
-                          force=force)
+    result = pull_version(dest=dest, name=name, version=version, alias=alias, force=force)
     for problem in result.forced:
         click.echo(f"warning: --force: {problem}", err=True)
     if result.up_to_date:
@@ -468,6 +484,11 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(exc, exc.one_line())
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything else is our bug or the environment's: still one line
+        from sam3ops.errors import tracking_auth_error
+
+        if refused := tracking_auth_error(exc):
+            _print_error(exc, refused.one_line())
+            sys.exit(refused.exit_code)
         _print_error(exc, f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)")
         sys.exit(1)
 

@@ -89,3 +89,66 @@ class ParityError(Sam3opsError):
     """A converted artifact disagrees with the fp32 reference beyond the gate (or has NaN/Inf)."""
 
     hint = "the artifact is kept but must not be registered; see parity.json in the run"
+
+
+class TensorRTUnavailableError(Sam3opsError):
+    """TensorRT cannot run here: no ``tensorrt`` module, or no NVIDIA GPU."""
+
+    hint = "TensorRT needs an NVIDIA GPU and `pip install -e '.[gpu]'`; convert to onnx on this machine instead"
+
+
+class TensorRTError(Sam3opsError):
+    """A graph TensorRT cannot take, or an engine build or load that failed."""
+
+    hint = "see trt_readiness.json in the run, and the TensorRT log lines above"
+
+
+class RegistryNotFoundError(Sam3opsError):
+    """A registered model, version, alias or source run that does not exist."""
+
+    hint = "`sam3ops versions --name NAME` lists the versions of a model and their aliases"
+
+
+class RegistrationRefusedError(Sam3opsError):
+    """A run that must not become a model version (failed parity, unfinished, not a weights artifact)."""
+
+
+class PromotionRefusedError(Sam3opsError):
+    """A version that must not take the alias (failed parity, random weights, engine for another GPU)."""
+
+
+class PromotionConflictError(Sam3opsError):
+    """Another promotion or rollback held the model's lock for longer than we waited."""
+
+    hint = "retry in a moment; a lock older than its TTL is broken automatically"
+
+
+class EngineMismatchError(Sam3opsError):
+    """A TensorRT engine built for another GPU or TensorRT version than this machine's."""
+
+    hint = "pull a version built on this GPU type, or pass --force to take it anyway"
+
+
+class PullError(Sam3opsError):
+    """A pull that could not finish (the server kept failing); DEST is left as it was."""
+
+    hint = "rerun the same command when the server is back: files already fetched are kept and resume"
+
+
+class TrackingAuthError(Sam3opsError):
+    """The tracking server (``mlflow server --app-name basic-auth``) refused the request."""
+
+    hint = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of that server"
+
+
+def tracking_auth_error(exc: BaseException) -> TrackingAuthError | None:
+    """A :class:`TrackingAuthError` when ``exc`` is mlflow's answer to a 401/403, else None."""
+    code = getattr(exc, "error_code", "")
+    text = str(exc)
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or "error code 401" in text or "error code 403" in text:
+        import os
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+        given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
+        return TrackingAuthError(f"{uri} refused these credentials (HTTP 401/403{given})")
+    return None

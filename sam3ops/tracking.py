@@ -100,6 +100,16 @@ def _clean_params(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def _env_without(name: str) -> Iterator[None]:
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
+
+@contextlib.contextmanager
 def stage_run(
     stage: str,
     *,
@@ -128,9 +138,11 @@ def stage_run(
     if run_id:
         run = mlflow.start_run(run_id=run_id)
     elif nested and (parent := mlflow.active_run()):
-        # Children stay in the parent's experiment, where the UI shows them under it.
-        run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True,
-                               run_name=run_name or stage)
+        # Children stay in the parent's experiment, where the UI shows them under it. mlflow.start_run
+        # resumes MLFLOW_RUN_ID (set by `mlflow run` for the parent) when given no run id: hide it.
+        with _env_without("MLFLOW_RUN_ID"):
+            run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True,
+                                   run_name=run_name or stage)
     else:
         run = mlflow.start_run(experiment_id=ensure_experiment(f"sam3-{stage}"))
     status = "FAILED"

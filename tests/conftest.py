@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import postgres  # noqa: F401 - the PostgreSQL cluster fixture, for any test module
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -62,3 +64,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_weights, tmp_path_factory) -> Path:
+    """The tiny preset exported to ONNX (fp32) once per session (read-only for tests)."""
+    from sam3ops.convert.onnx_export import export_onnx
+
+    return export_onnx(source=tiny_weights, output=tmp_path_factory.mktemp("onnx") / "tiny-onnx").output

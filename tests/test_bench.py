@@ -187,7 +187,9 @@ def test_tiny_default_sweep_runs_and_two_runs_compare(capsys, tiny_weights, tmp_
     assert "parity_mask_iou" in by["bf16"] and "latency_p50_ms" in by["fp32"]
     code, out, err = run_cli(capsys, "compare", "--output", str(tmp_path / "cmp.html"))
     assert code == 0, err
-    assert out.count("torch") == 8  # 2 runs x the default sweep 1, 4, 8, 16
+    rows = [line.split() for line in out.splitlines()[1:] if line.split()[:1] in (["torch-fp32"], ["torch-bf16"])]
+    assert len(rows) == 8  # 2 runs x the default sweep 1, 4, 8, 16
+    assert sorted(int(r[4]) for r in rows) == [1, 1, 4, 4, 8, 8, 16, 16]
     assert "Plotly.newPlot" in (tmp_path / "cmp.html").read_text()
 
 

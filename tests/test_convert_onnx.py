@@ -18,8 +18,8 @@ from tests.conftest import REPO_ROOT, subprocess_env
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(tiny_weights, tmp_path_factory):
-    return export_onnx(source=tiny_weights, output=tmp_path_factory.mktemp("onnx") / "tiny-onnx").output
+def onnx_dir(tiny_onnx):
+    return tiny_onnx  # exported once per session (conftest)
 
 
 def test_graphs_pass_checker_with_dynamic_batch(onnx_dir):
@@ -90,6 +90,7 @@ def test_mlflow_run_convert_onnx_entry_point(tmp_path, tiny_weights):
     run = mlflow.search_runs(experiment_names=["sam3-convert"], output_format="list")[0]
     assert run.info.status == "FINISHED" and run.data.tags["parity"] == "pass"
     assert run.data.params["format"] == "onnx" and run.data.params["opset"] == "17"
+    assert run.data.tags["trt_ready"] == "true" and run.data.metrics["trt_unsupported_ops"] == 0
     assert run.data.metrics["parity_mask_iou"] > 0.99
     listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "weights")}
     assert {"weights/vision.onnx", "weights/text.onnx", "weights/decoder.onnx", "weights/tokenizer.json"} <= listed

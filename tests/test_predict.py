@@ -117,20 +117,6 @@ def test_interrupted_write_leaves_no_half_result(monkeypatch, tmp_path, tiny_wei
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_pipeline_main_job_parent_and_child_runs(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "pipeline", "--preset", "tiny")
-    assert code == 0, err
-    assert "weights  weights/sam3-tiny (RANDOM)" in out and "predict  4 images" in out
-    runs = mlflow.search_runs(experiment_names=["sam3-pipeline"], output_format="list")
-    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parent) == 1 and parent[0].data.tags["weights_random"] == "true"
-    assert sorted(r.data.tags["sam3ops.stage"] for r in children) == ["init", "predict"]
-    assert all(r.data.tags["mlflow.parentRunId"] == parent[0].info.run_id for r in children)
-    assert all(r.info.status == "FINISHED" for r in runs)
-    assert (tmp_path / "predictions" / "astronaut" / "overlay.png").is_file()
-
-
 def test_mlflow_run_predict_entry_point(tmp_path, tiny_weights, photos):
     done = subprocess.run(
         ["mlflow", "run", str(REPO_ROOT), "-e", "predict", "--env-manager", "local", "--experiment-name",

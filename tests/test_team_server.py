@@ -58,3 +58,41 @@ def test_four_benchmark_clients_at_once_lose_no_run_metric_or_artifact(team_serv
         assert history == pytest.approx(p50)
         assert len(json.loads(open(f"{local}/benchmark_table.json").read())["data"]) == 2
         assert "Plotly.newPlot" in open(f"{local}/benchmark_charts.html").read()
+
+
+def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_weights, tmp_path):  # noqa: F811
+    config = tmp_path / "basic_auth.ini"
+    config.write_text("[mlflow]\ndefault_permission = READ\n"
+                      f"database_uri = {postgres.new_database()}\nadmin_username = admin\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    server = MlflowServer(postgres.new_database(), tmp_path / "artifacts", log=tmp_path / "server.log",
+                          extra_args=("--app-name", "basic-auth"),
+                          env={"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": "long-s3cret-password",
+                               "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-key"})
+    server.start()
+    try:
+        command = ["sam3ops", "bench", "--weights", str(tiny_weights), "--batch", "1", "--iterations", "1",
+                   "--warmup", "0", "--image-size", "256", "--prompts-per-image", "1"]
+        refused = subprocess.run(command, env=subprocess_env(MLFLOW_TRACKING_URI=server.uri), cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0
+        lines = [line for line in refused.stderr.splitlines() if line.startswith("sam3ops: error:")]
+        assert len(lines) == 1 and "refused these credentials" in lines[0], refused.stderr[-2000:]
+        assert "MLFLOW_TRACKING_USERNAME" in lines[0]
+        allowed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                                 env=subprocess_env(MLFLOW_TRACKING_URI=server.uri, MLFLOW_TRACKING_USERNAME="admin",
+                                                    MLFLOW_TRACKING_PASSWORD="long-s3cret-password"))
+        assert allowed.returncode == 0, allowed.stderr[-2000:]
+        assert "long-s3cret-password" not in allowed.stdout + allowed.stderr
+    finally:
+        server.stop()
+
+
+def test_main_job_against_the_postgresql_server(capsys, team_server, tmp_path):
+    from tests.cli_helpers import run_cli
+    from tests.test_pipeline import QUICK, check_main_job
+
+    code, out, err = run_cli(capsys, "pipeline", *QUICK)
+    assert code == 0, err
+    check_main_job(out)
+    assert f"ui          {team_server.uri}" in out

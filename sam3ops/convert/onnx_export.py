@@ -28,6 +28,7 @@ TEXT_INPUTS = ["input_ids", "attention_mask"]
 DECODER_INPUTS = [*VISION_OUTPUTS, "text_features", "attention_mask"]
 DECODER_OUTPUTS = ["pred_masks", "pred_boxes", "pred_logits", "presence_logits", "semantic_seg"]
 GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
+PRECISIONS = ("fp32", "fp16")
 
 
 class _Vision(torch.nn.Module):
@@ -77,8 +78,6 @@ def _export(module, args, path: Path, inputs: list[str], outputs: list[str], ops
     import io
     import warnings
 
-    import onnx
-
     # The exporters narrate each step and warn about Python control flow per layer: noise here.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -90,27 +89,44 @@ def _export(module, args, path: Path, inputs: list[str], outputs: list[str], ops
         else:
             torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset, input_names=inputs,
                               output_names=outputs, dynamic_axes={name: {0: "batch"} for name in inputs + outputs})
+    check_graph(path)
+
+
+def check_graph(path: Path) -> None:
+    """``onnx.checker``'s full check and strict shape inference of the graph at ``path``."""
+    import onnx
+
     onnx.checker.check_model(str(path), full_check=True)  # by path: works past 2 GB
     onnx.shape_inference.infer_shapes_path(str(path), check_type=True, strict_mode=True)
 
 
-def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overwrite: bool = False) -> OnnxExport:
+def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, precision: str = "fp32",
+                overwrite: bool = False) -> OnnxExport:
     """Export the three graphs of the weights folder ``source`` into ``output``.
 
+    ``precision="fp16"`` rewrites each exported graph to float16 (float32 inputs and outputs kept;
+    see :mod:`sam3ops.convert.onnx_fp16`).
+
     Raises:
-        WeightsError, UsageError: as ``cast_weights`` (missing source, non-empty output).
+        WeightsError, UsageError: as ``cast_weights`` (missing source, non-empty output), or an
+            unknown precision.
     """
     from transformers import Sam3Model, Sam3Processor
 
     from sam3ops import manifest as manifest_lib
-    from sam3ops.errors import UsageError
+    from sam3ops.errors import UsageError, WeightsError
     from sam3ops.inference.core import TorchCore
     from sam3ops.inference.segmenter import check_weights_dir
     from sam3ops.staging import require_empty, staged_folder
 
     if opset < 17:
         raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
+    if precision not in PRECISIONS:
+        raise UsageError(f"ONNX export does not do precision {precision!r}", hint=f"choose one of: {', '.join(PRECISIONS)}")
     source, output = check_weights_dir(Path(source)), Path(output)
+    if not any(source.glob("*.safetensors")):
+        raise WeightsError(f"{source} holds no safetensors weights to export",
+                           hint="export from the fp32 weights folder (download or init)")
     require_empty(output, overwrite=overwrite)
     source_manifest = manifest_lib.Manifest.read(source)
     core = TorchCore(Sam3Model.from_pretrained(source, dtype=torch.float32))
@@ -135,6 +151,16 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, overw
             log.info("exporting the decoder")
             _export(_Decoder(core), (*vision, features, text.attention_mask), staging / "decoder.onnx",
                     DECODER_INPUTS, DECODER_OUTPUTS, opset, dynamo=False)
+        if precision == "fp16":
+            import gc
+
+            from sam3ops.convert.onnx_fp16 import convert_graph
+
+            del core, vision, features  # the fp32 model (3.4 GB at full size) is not needed any more
+            gc.collect()
+            for name in GRAPHS:
+                log.info("converting %s to fp16", name)
+                convert_graph(staging / name)
         for path in source.iterdir():
             if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
                 shutil.copy(path, staging / path.name)

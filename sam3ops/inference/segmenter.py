@@ -102,13 +102,18 @@ def is_onnx_dir(weights_dir: Path) -> bool:
     return all((Path(weights_dir) / name).is_file() for name in ("vision.onnx", "text.onnx", "decoder.onnx"))
 
 
+def is_engine_dir(weights_dir: Path) -> bool:
+    """True when the folder holds the three TensorRT engines of ``sam3ops convert --format tensorrt``."""
+    return all((Path(weights_dir) / name).is_file() for name in ("vision.engine", "text.engine", "decoder.engine"))
+
+
 def check_weights_dir(weights_dir: Path) -> Path:
-    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors or ONNX); :class:`WeightsError` otherwise."""
+    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors, ONNX or engines); :class:`WeightsError` otherwise."""
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
         raise WeightsError(f"weights folder {weights_dir} not found")
     missing = [name for name in ("config.json", "processor_config.json") if not (weights_dir / name).is_file()]
-    if missing or not (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir)):
+    if missing or not (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)):
         raise WeightsError(f"{weights_dir} is not a complete SAM3 checkpoint (missing {', '.join(missing) or 'weights'})")
     return weights_dir
 
@@ -144,7 +149,8 @@ class Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
         A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
-        (``precision`` and ``compile`` do not apply there: the graphs fix them).
+        (``precision`` and ``compile`` do not apply there: the graphs fix them); a folder of
+        TensorRT engines on TensorRT (``device`` must be ``cuda``).
 
         Raises:
             WeightsError: the folder is missing or incomplete.
@@ -159,6 +165,10 @@ class Segmenter:
             from sam3ops.inference.onnx_core import OnnxCore
 
             return cls(OnnxCore(weights_dir, device=device), processor, **kwargs)
+        if is_engine_dir(weights_dir):
+            from sam3ops.inference.trt_core import TrtCore
+
+            return cls(TrtCore(weights_dir, device=device), processor, **kwargs)
         model = Sam3Model.from_pretrained(weights_dir, dtype=dtype).to(torch_device)
         return cls(TorchCore(model, compile=compile), processor, **kwargs)
 

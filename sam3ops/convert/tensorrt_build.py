@@ -1,0 +1,224 @@
+"""TensorRT engines from the three ONNX graphs, built with the TensorRT Python API.
+
+One engine per graph (``vision.engine``, ``text.engine``, ``decoder.engine``), each with one
+optimization profile over the batch axis (min/opt/max; every other dimension fixed from the
+graph), a workspace limit, and a timing cache read from and written back to a file, so later
+builds (other graphs, other profiles, the next run) skip the kernel timings already made. Beside
+each engine, ``<engine>.json`` records the TensorRT and CUDA versions, the GPU and its compute
+capability, the precision, the profiles and the build time. The output folder also carries the
+config, processor and tokenizer files and ``manifest.json``, and appears whole or not at all.
+
+Precision: on TensorRT 10, fp16 and bf16 are builder flags over the fp32 graph (TensorRT picks
+per layer: "weak typing", deprecated since 10.12 but the most accurate route there). TensorRT 11
+removed those flags and builds "strongly typed" networks whose types come from the graph: there an
+fp16 engine is built from float16 graphs (made here with onnxconverter-common, or given as input),
+and bf16 is refused. Float16 graphs as input are always built strongly typed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sam3ops.errors import TensorRTError, UsageError, WeightsError
+from sam3ops.inference.trt_core import require_tensorrt, trt_logger
+
+log = logging.getLogger(__name__)
+
+ENGINES = {"vision.onnx": "vision.engine", "text.onnx": "text.engine", "decoder.onnx": "decoder.engine"}
+PRECISIONS = ("fp16", "bf16", "fp32")
+DEFAULT_BATCH = (1, 8, 16)
+DEFAULT_WORKSPACE_GB = 8.0
+
+
+@dataclass
+class EngineBuild:
+    """What ``build_engines`` wrote."""
+
+    output: Path
+    engines: list[Path]
+    precision: str
+    typing: str  # "weak" (builder flags) or "strong" (types from the graph)
+    bytes_written: int
+    build_seconds: dict[str, float]
+    sidecar: dict  # the vision engine's sidecar: versions and GPU, shared by all three
+
+
+def check_options(*, precision: str, batch: tuple[int, int, int], workspace_gb: float) -> tuple[int, int, int]:
+    """Validate the build options (no TensorRT needed); return the batch profile as ints.
+
+    Raises:
+        UsageError: unknown precision, a profile that is not 1 <= min <= opt <= max, a workspace <= 0.
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"TensorRT precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if len(batch) != 3 or not all(isinstance(b, int) for b in batch) or not 1 <= batch[0] <= batch[1] <= batch[2]:
+        raise UsageError(f"batch profile min/opt/max {'/'.join(map(str, batch))} is not 1 <= min <= opt <= max",
+                         hint="e.g. --min-batch 1 --opt-batch 8 --max-batch 16")
+    if not workspace_gb > 0:
+        raise UsageError(f"--workspace-gb must be positive, got {workspace_gb}")
+    return tuple(batch)
+
+
+@contextlib.contextmanager
+def onnx_source(input_dir: Path, *, near: Path, opset: int) -> Iterator[Path]:
+    """The ONNX folder to build from: ``input_dir`` if it holds the graphs, else a temporary export
+    of its safetensors beside ``near`` (removed afterwards, whatever happens)."""
+    from sam3ops.convert.onnx_export import export_onnx
+    from sam3ops.inference.segmenter import check_weights_dir, is_onnx_dir
+
+    input_dir = check_weights_dir(Path(input_dir))
+    if is_onnx_dir(input_dir):
+        yield input_dir
+        return
+    Path(near).parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=Path(near).parent, prefix=f".{Path(near).name}.onnx-"))
+    try:
+        log.info("exporting %s to ONNX first", input_dir)
+        yield export_onnx(source=input_dir, output=scratch / "onnx", opset=opset).output
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _gpu() -> dict:
+    import torch
+
+    index = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    driver = None
+    with contextlib.suppress(Exception):  # NVML is optional here: the sidecar says null then
+        import pynvml
+
+        pynvml.nvmlInit()
+        driver = pynvml.nvmlSystemGetDriverVersion()
+    return {"gpu_name": torch.cuda.get_device_name(index), "compute_capability": f"{major}.{minor}",
+            "cuda_version": torch.version.cuda, "driver_version": driver}
+
+
+def _save_cache(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(blob)
+    os.replace(temporary, path)  # never half a cache
+
+
+def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong: bool, batch, workspace_gb: float,
+               cache_blob: bytes) -> tuple[float, dict, bytes]:
+    """Build ``graph`` into ``engine``; return (seconds, profiles, the timing cache after the build)."""
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strong else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(graph)):  # by path: external data is read beside the graph
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise TensorRTError(f"TensorRT {trt.__version__} cannot parse {graph.name}: "
+                            f"{errors[0] if errors else 'no detail'}{more}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * 2**30))
+    if not strong and precision != "fp32":
+        config.set_flag(getattr(trt.BuilderFlag, precision.upper()))
+    cache = config.create_timing_cache(cache_blob)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        log.warning("the timing cache was made by another TensorRT or GPU: starting a fresh one")
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    profile, profiles = builder.create_optimization_profile(), {}
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        dims = list(tensor.shape)
+        if any(d < 0 for d in dims[1:]):
+            raise TensorRTError(f"{graph.name}: input {tensor.name} {dims} has a dynamic dimension other than the batch")
+        shapes = [(b, *dims[1:]) for b in batch]
+        profile.set_shape(tensor.name, *shapes)
+        profiles[tensor.name] = dict(zip(("min", "opt", "max"), map(list, shapes)))
+    config.add_optimization_profile(profile)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - started
+    if serialized is None:
+        raise TensorRTError(f"TensorRT could not build {graph.name} ({precision}, batch "
+                            f"{'/'.join(map(str, batch))})",
+                            hint="see the TensorRT log lines above; a larger --workspace-gb or a smaller "
+                                 "--max-batch may help")
+    engine.write_bytes(memoryview(serialized))
+    return seconds, profiles, bytes(memoryview(config.get_timing_cache().serialize()))
+
+
+def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16",
+                  batch: tuple[int, int, int] = DEFAULT_BATCH, workspace_gb: float = DEFAULT_WORKSPACE_GB,
+                  timing_cache: Path | None = None, overwrite: bool = False) -> EngineBuild:
+    """Build the three engines of the ONNX folder ``source_onnx_dir`` into ``output``.
+
+    Args:
+        precision: fp16, bf16 or fp32.
+        batch: the optimization profile's (min, opt, max) batch, for every input.
+        workspace_gb: TensorRT's workspace memory pool limit.
+        timing_cache: a file read before and written after each build (created if missing).
+
+    Raises:
+        UsageError: bad options, a non-empty ``output``, or a precision the graphs or TensorRT cannot do.
+        WeightsError: ``source_onnx_dir`` is not an ONNX folder.
+        TensorRTUnavailableError: no tensorrt module or no GPU (checked before anything else).
+        TensorRTError: a graph TensorRT cannot parse or build.
+    """
+    from sam3ops import manifest as manifest_lib
+    from sam3ops.convert.onnx_fp16 import convert_graph, is_fp16_graph
+    from sam3ops.inference.segmenter import check_weights_dir, is_onnx_dir
+    from sam3ops.staging import require_empty, staged_folder
+
+    batch = check_options(precision=precision, batch=batch, workspace_gb=workspace_gb)
+    trt = require_tensorrt()
+    source, output = check_weights_dir(Path(source_onnx_dir)), Path(output)
+    if not is_onnx_dir(source):
+        raise WeightsError(f"{source} holds no ONNX graphs", hint="convert it with --format onnx first")
+    require_empty(output, overwrite=overwrite)
+    fp16_graphs = is_fp16_graph(source / "vision.onnx")
+    if fp16_graphs and precision != "fp16":
+        raise UsageError(f"{source} holds float16 graphs: they make fp16 engines only",
+                         hint="use --precision fp16, or export fp32 ONNX for fp32/bf16 engines")
+    strong = fp16_graphs or (precision != "fp32" and not hasattr(trt.BuilderFlag, precision.upper()))
+    if strong and precision == "bf16":
+        raise UsageError(f"TensorRT {trt.__version__} has no bf16 builder flag (strongly typed builds only) and "
+                         "sam3ops makes no bfloat16 ONNX graphs", hint="use --precision fp16 or fp32")
+    timing_cache = Path(timing_cache) if timing_cache else None
+    cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    gpu, seconds, sidecar = _gpu(), {}, {}
+    with staged_folder(output, "trt") as staging:
+        with tempfile.TemporaryDirectory(dir=staging) as scratch:  # removed before the folder is renamed
+            graphs = source
+            if strong and not fp16_graphs:  # fp16 on a TensorRT without the flag: float16 graphs first
+                graphs = Path(scratch)
+                for path in source.iterdir():
+                    if ".onnx" in path.name:
+                        shutil.copy(path, graphs / path.name)
+                for name in ENGINES:
+                    convert_graph(graphs / name)
+            for graph, engine in ENGINES.items():
+                log.info("building %s (%s, batch %s)", engine, precision, "/".join(map(str, batch)))
+                seconds[engine], profiles, cache_blob = _build_one(
+                    trt, trt_logger(trt), graphs / graph, staging / engine, precision=precision,
+                    strong=strong, batch=batch, workspace_gb=workspace_gb, cache_blob=cache_blob)
+                if timing_cache:
+                    _save_cache(timing_cache, cache_blob)
+                data = {"engine": engine, "source_graph": graph, "tensorrt_version": trt.__version__, **gpu,
+                        "precision": precision, "typing": "strong" if strong else "weak", "profiles": profiles,
+                        "workspace_gb": workspace_gb, "build_seconds": round(seconds[engine], 3),
+                        "timing_cache": str(timing_cache) if timing_cache else None}
+                sidecar = sidecar or data
+                (staging / f"{engine}.json").write_text(json.dumps(data, indent=2) + "\n")
+        for path in source.iterdir():
+            if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
+                shutil.copy(path, staging / path.name)
+        files = [p.name for p in staging.iterdir() if p.is_file()]
+        manifest_lib.Manifest.read(source).with_files(manifest_lib.entries_for(staging, files)).write(staging)
+    engines = [output / name for name in ENGINES.values()]
+    return EngineBuild(output, engines, precision, "strong" if strong else "weak",
+                       sum(p.stat().st_size for p in engines), seconds, sidecar)
