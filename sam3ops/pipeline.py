@@ -232,7 +232,7 @@ def _benchmark(artifact: _Artifact, source: Path, *, batch: str, device: str, it
     if previous:
         run_id, reused = previous.info.run_id, True
     else:
-        reference = None if artifact.label in ("fp32", "fp16", "bf16") else str(source)
+        reference = None if artifact.label == "fp32" else str(source)  # accuracy always against the fp32 source
         _, run_id = bench_stage(weights=str(artifact.folder), precision=precision, batch=batch, image_size=1008, prompts_per_image=4, warmup=1,
                                 iterations=iterations, device=device, reference=reference, nested=True,
                                 source_run_id=artifact.run_id)

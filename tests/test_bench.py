@@ -115,14 +115,19 @@ def test_sweep_splits_time_and_reports_accuracy_against_fp32(tiny_weights):
         assert batch.host_rss_peak_mb > 100
 
 
-def test_out_of_memory_at_one_batch_is_recorded_and_the_sweep_goes_on(tiny_weights, monkeypatch):
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)"),  # torch's CPU allocator
+])
+def test_out_of_memory_at_one_batch_is_recorded_and_the_sweep_goes_on(tiny_weights, monkeypatch, error):
     from sam3ops.inference import Segmenter
 
     real = Segmenter.segment
 
     def segment(self, images, prompts, **kwargs):
         if len(images) == 4:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise error
         return real(self, images, prompts, **kwargs)
 
     monkeypatch.setattr(Segmenter, "segment", segment)
@@ -130,7 +135,18 @@ def test_out_of_memory_at_one_batch_is_recorded_and_the_sweep_goes_on(tiny_weigh
                                         image_size=256, prompts_per_image=1))
     statuses = [(b.batch, b.status) for b in results.configs[0].batches]
     assert statuses == [(1, "ok"), (4, "oom"), (2, "ok")]
-    assert "out of memory" in results.configs[0].batches[1].error
+    assert str(error).split()[0] in results.configs[0].batches[1].error
+
+
+def test_half_weights_are_compared_with_their_fp32_source_never_with_themselves(tiny_weights, tmp_path, caplog):
+    from sam3ops.convert.cast import cast_weights
+
+    half = cast_weights(source=tiny_weights, output=tmp_path / "fp16", precision="fp16").output
+    quick = dict(batches="1", iterations=1, warmup=0, image_size=256, prompts_per_image=2, precisions="fp16")
+    alone = run_benchmark(BenchConfig(weights=str(half), **quick))
+    assert alone.configs[0].parity is None and "no fp32 reference" in caplog.text
+    against_source = run_benchmark(BenchConfig(weights=str(half), **quick), reference_weights=tiny_weights)
+    assert 0.9 <= against_source.configs[0].parity["mask_iou_mean"] <= 1.0
 
 
 def test_runtime_that_cannot_run_the_weights_is_refused(tiny_weights):
@@ -265,3 +281,35 @@ def test_mlflow_run_benchmark_entry_point(tmp_path, tiny_weights):
     assert run.data.params["batch"] == "8" and run.data.tags["runtime"] == "torch"
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "ms_per_image")
     assert [m.step for m in history] == [8]
+
+
+def test_nvml_sampling_keeps_each_counter_and_falls_back_to_device_memory(monkeypatch):
+    """The GPU probe's NVML side, against a fake pynvml (no GPU here): in a container NVML lists host
+    PIDs, and a counter the GPU lacks must not cost the others."""
+    import types
+
+    from sam3ops.bench import memory
+
+    def unsupported(handle):
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+    fake = types.SimpleNamespace(
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [types.SimpleNamespace(pid=1, usedGpuMemory=5 * 2**20)],
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=300 * 2**20),
+        nvmlDeviceGetUtilizationRates=unsupported,
+        nvmlDeviceGetPowerUsage=lambda h: 150_000,  # mW
+        nvmlDeviceGetTotalEnergyConsumption=lambda h: next(energy_mj),
+    )
+    energy_mj = iter([1_000_000, 1_000_500])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(memory, "_nvml_handle", lambda index: "handle")
+    probe = memory.GpuProbe("cuda:0", interval_s=0.005)
+    probe._energy_start = probe._energy_mj()
+    probe._thread = memory.threading.Thread(target=probe._sample, daemon=True)
+    probe._thread.start()
+    time.sleep(0.05)
+    probe._stop_sampling()
+    reading = probe.reading
+    assert reading.nvml_process_peak_mb == pytest.approx(300) and reading.extra["nvml_memory_source"] == "device"
+    assert reading.power_mean_w == pytest.approx(150) and reading.utilization_mean_pct is None
+    assert reading.energy_j == pytest.approx(0.5)  # 500 mJ between the two counter reads

@@ -12,6 +12,7 @@ Used as context managers around one batch size's measured calls:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
@@ -78,8 +79,8 @@ def _nvml_handle(device_index: int):
 class GpuReading:
     """What one :class:`GpuProbe` block saw on the GPU."""
 
-    allocated_peak_mb: float = 0.0
-    reserved_peak_mb: float = 0.0
+    allocated_peak_mb: float | None = 0.0  # None where the runtime allocates outside torch
+    reserved_peak_mb: float | None = 0.0
     nvml_process_peak_mb: float | None = None
     utilization_mean_pct: float | None = None
     power_mean_w: float | None = None
@@ -102,6 +103,8 @@ class GpuProbe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._memory: list[float] = []
+        self._device_used: list[float] = []
+        self._pid_mismatch_logged = False
         self._util: list[float] = []
         self._power: list[float] = []
         self._energy_start: float | None = None
@@ -111,15 +114,22 @@ class GpuProbe:
 
         pid = os.getpid()
         while not self._stop.is_set():
-            try:
-                used = [p.usedGpuMemory for p in pynvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
-                        if p.pid == pid and p.usedGpuMemory]
-                if used:
-                    self._memory.append(used[0] / 2**20)
+            # Each counter on its own: a GPU or container that lacks one still gives the others.
+            with contextlib.suppress(Exception):
+                processes = pynvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
+                mine = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
+                if mine:
+                    self._memory.append(mine[0] / 2**20)
+                elif not self._pid_mismatch_logged:
+                    # In a container NVML reports host PIDs: fall back to the device's used memory.
+                    self._pid_mismatch_logged = True
+                    log.info("NVML does not list this process (PID namespace?): vram_nvml_mb is the device's used memory")
+            with contextlib.suppress(Exception):
+                self._device_used.append(pynvml.nvmlDeviceGetMemoryInfo(self.handle).used / 2**20)
+            with contextlib.suppress(Exception):
                 self._util.append(pynvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
+            with contextlib.suppress(Exception):
                 self._power.append(pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)  # mW
-            except Exception:  # a counter this GPU or container does not expose
-                pass
             self._stop.wait(self.interval_s)
 
     def _energy_mj(self) -> float | None:
@@ -149,12 +159,19 @@ class GpuProbe:
         reading.allocated_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         reading.reserved_peak_mb = torch.cuda.max_memory_reserved(self.device) / 2**20
         if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            end = self._energy_mj()
-            if self._energy_start is not None and end is not None:
-                reading.energy_j = (end - self._energy_start) / 1000.0
-            reading.nvml_process_peak_mb = max(self._memory) if self._memory else None
-            reading.utilization_mean_pct = sum(self._util) / len(self._util) if self._util else None
-            reading.power_mean_w = sum(self._power) / len(self._power) if self._power else None
-            reading.samples = len(self._util)
+            self._stop_sampling()
+
+    def _stop_sampling(self) -> None:
+        """Stop the NVML thread and fold its samples into :attr:`reading`."""
+        reading = self.reading
+        self._stop.set()
+        self._thread.join()
+        end = self._energy_mj()
+        if self._energy_start is not None and end is not None:
+            reading.energy_j = (end - self._energy_start) / 1000.0
+        used = self._memory or self._device_used  # this process, else the whole device (see _sample)
+        reading.nvml_process_peak_mb = max(used) if used else None
+        reading.extra["nvml_memory_source"] = "process" if self._memory else "device" if used else "none"
+        reading.utilization_mean_pct = sum(self._util) / len(self._util) if self._util else None
+        reading.power_mean_w = sum(self._power) / len(self._power) if self._power else None
+        reading.samples = max(len(self._util), len(self._power), len(self._device_used))

@@ -69,9 +69,12 @@ def check_device(device: str) -> None:
 
 
 def _is_oom(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError ("can't allocate memory")."""
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return (isinstance(exc, (torch.OutOfMemoryError, MemoryError))
+            or any(s in text for s in ("out of memory", "can't allocate memory", "not enough memory")))
 
 
 def _free(device: str) -> None:
@@ -119,12 +122,20 @@ def _measure_batch(segmenter, config: BenchConfig, batch: int, timer: Timer) -> 
                          host_rss_peak_mb=probes.host.peak_mb)
     if probes.gpu is not None:
         gpu = probes.gpu.reading
+        if not _torch_owns_memory(segmenter):  # ONNX Runtime / TensorRT weights live outside torch's allocator
+            gpu.allocated_peak_mb = gpu.reserved_peak_mb = None
         result.vram_peak_mb, result.vram_reserved_mb = gpu.allocated_peak_mb, gpu.reserved_peak_mb
         result.vram_nvml_mb, result.gpu_util_pct, result.power_w = (gpu.nvml_process_peak_mb,
                                                                     gpu.utilization_mean_pct, gpu.power_mean_w)
         if gpu.energy_j is not None:
             result.energy_j_per_image = gpu.energy_j / (calls * batch)
     return result
+
+
+def _torch_owns_memory(segmenter) -> bool:
+    from sam3ops.inference.core import TorchCore
+
+    return isinstance(segmenter.core, TorchCore)
 
 
 def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5):
@@ -134,21 +145,27 @@ def _load(weights: Path, runtime: str, precision: str, device: str, *, score_thr
                               score_threshold=score_threshold)
 
 
-def _parity(reference, candidate, config: BenchConfig) -> dict:
-    """Agreement of ``candidate`` with the fp32 torch ``reference`` on the benchmark's own inputs."""
-    from sam3ops.convert import parity
-
+def _parity_inputs(config: BenchConfig) -> tuple[list, list[str]]:
+    """The photos and prompts every configuration's accuracy is checked on (the benchmark's own)."""
     workload = Workload.build(image_size=config.image_size, batch=2, prompts_per_image=config.prompts_per_image,
                               photos=config.photos)
-    thresholds = reference.score_threshold, candidate.score_threshold
-    try:
-        report = parity.check(reference, candidate, workload.images(0), workload.prompts_for(0))
-    finally:
-        reference.score_threshold, candidate.score_threshold = thresholds
-    return report.to_json()
+    return workload.images(0), workload.prompts_for(0)
 
 
-def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str, reference=None) -> ConfigResult:
+def reference_results(reference_weights: Path, config: BenchConfig) -> list:
+    """fp32 torch results on the parity inputs; the reference model is freed before anything is measured,
+    so it never counts in another configuration's memory."""
+    from sam3ops.convert import parity
+
+    reference = _load(reference_weights, "torch", "fp32", config.device)
+    results = parity.every_query(reference, *_parity_inputs(config))
+    del reference
+    _free(config.device)
+    return results
+
+
+def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
+               reference: list | None = None) -> ConfigResult:
     """Benchmark one (runtime, precision) at every batch size of ``config``."""
     result = ConfigResult(runtime=runtime, precision=precision, device=config.device)
     timer = Timer(config.device)
@@ -173,14 +190,17 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
             if not _is_oom(exc):
                 raise
             measured = BatchResult(batch=batch, status="oom", error=" ".join(str(exc).split())[:300])
-            _free(config.device)
+        if measured.status == "oom":
+            _free(config.device)  # outside the handler: its traceback no longer pins the failed call's tensors
         log.info("%s batch %d: %s", result.name, batch,
                  f"{measured.latency.p50_ms:.1f} ms p50" if measured.latency else measured.status)
         result.batches.append(measured)
     if runtime == "torch-compile" and result.first_call_s is not None and result.batches[0].latency:
         result.compile_s = max(0.0, result.first_call_s - result.batches[0].latency.mean_ms / 1000.0)
     if reference is not None:
-        result.parity = _parity(reference, segmenter, config)
+        from sam3ops.convert import parity
+
+        result.parity = parity.compare_results(reference, parity.every_query(segmenter, *_parity_inputs(config))).to_json()
     del segmenter
     _free(config.device)
     return result
@@ -217,14 +237,14 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
     weights = check_weights_dir(Path(config.weights))
     check_device(config.device)
     pairs = configurations(config, weights)
-    if reference_weights is None and pairs[0][0] in ("torch", "torch-compile"):
-        reference_weights = weights
+    if reference_weights is None and pairs[0][0] in ("torch", "torch-compile") and stored_dtype(weights) == "F32":
+        reference_weights = weights  # fp32 on disk: the reference is these weights (a half folder is not)
     needs_reference = config.parity and any(pair != ("torch", "fp32") for pair in pairs)
     reference = None
     if needs_reference and reference_weights is not None:
-        reference = _load(check_weights_dir(Path(reference_weights)), "torch", "fp32", config.device)
+        reference = reference_results(check_weights_dir(Path(reference_weights)), config)
     elif needs_reference:
-        log.warning("no fp32 reference for %s: pass --reference with its safetensors source to report accuracy",
+        log.warning("no fp32 reference for %s: pass --reference with its fp32 safetensors source to report accuracy",
                     weights)
     results = BenchResults(config=config.to_json(), environment=describe_environment(config.device),
                            weights=weights_identity(weights))
@@ -232,6 +252,18 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
         ref = reference if (runtime, precision) != ("torch", "fp32") else None
         results.configs.append(run_config(config, weights, runtime, precision, ref))
     return results
+
+
+def stored_dtype(weights: Path) -> str | None:
+    """The dtype the safetensors of ``weights`` are stored in (``F32``, ``F16``, ``BF16``), from a header."""
+    from safetensors import safe_open
+
+    files = sorted(weights.glob("*.safetensors"))
+    if not files:
+        return None
+    with safe_open(str(files[0]), framework="pt") as handle:
+        floats = [handle.get_slice(name).get_dtype() for name in list(handle.keys())[:50]]
+    return next((d for d in floats if d in ("F32", "F16", "BF16")), None)
 
 
 def weights_identity(weights: Path) -> dict:

@@ -70,10 +70,12 @@ class Timer:
         if self.cuda:
             import torch
 
+            # Record on the measured device's stream (not the current device's, for cuda:N).
+            stream = torch.cuda.current_stream(self.device)
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
+            start.record(stream)
             fn()
-            end.record()
+            end.record(stream)
             end.synchronize()
             self._sync()
             return start.elapsed_time(end) / 1000.0
@@ -112,9 +114,10 @@ def measure(call: Callable[[int], object], *, timer: Timer, warmup: int, iterati
     """
     warm = [timer.time(lambda i=i: call(i)) for i in range(warmup)]
     seconds: list[float] = []
-    index = warmup
+    total, index = 0.0, warmup
     with measuring():
-        while len(seconds) < max_iterations and (len(seconds) < iterations or sum(seconds) < min_duration_s):
+        while len(seconds) < max_iterations and (len(seconds) < iterations or total < min_duration_s):
             seconds.append(timer.time(lambda i=index: call(i)))
+            total += seconds[-1]
             index += 1
     return Measurement(first_call_s=warm[0] if warm else None, warmup_s=warm, seconds=seconds)

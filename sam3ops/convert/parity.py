@@ -89,8 +89,14 @@ def compare_results(reference: list[Result], candidate: list[Result], *, min_mas
 def check(reference: Segmenter, candidate: Segmenter, images: list, prompts: list[str] = DEFAULT_PROMPTS,
           **gate) -> ParityReport:
     """Run both segmenters (every query kept) on ``images`` x ``prompts`` and compare them."""
-    for segmenter in (reference, candidate):
-        segmenter.score_threshold = 0.0  # keep every query: instances are matched by query index
-    ref = [reference.segment([image], list(prompts))[0] for image in images]
-    cand = [candidate.segment([image], list(prompts))[0] for image in images]
-    return compare_results(ref, cand, **gate)
+    return compare_results(every_query(reference, images, prompts), every_query(candidate, images, prompts), **gate)
+
+
+def every_query(segmenter: Segmenter, images: list, prompts=DEFAULT_PROMPTS) -> list[Result]:
+    """``segmenter``'s results with every query kept (score threshold 0; restored after), one image at a time."""
+    threshold = segmenter.score_threshold
+    segmenter.score_threshold = 0.0  # keep every query: instances are matched by query index
+    try:
+        return [segmenter.segment([image], list(prompts))[0] for image in images]
+    finally:
+        segmenter.score_threshold = threshold
