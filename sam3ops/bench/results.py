@@ -29,7 +29,8 @@ class BatchResult:
     host_rss_peak_mb: float | None = None
     vram_peak_mb: float | None = None  # torch, allocated
     vram_reserved_mb: float | None = None
-    vram_nvml_mb: float | None = None  # this process, as the driver sees it
+    vram_nvml_mb: float | None = None  # this process as the driver sees it (or the device: see below)
+    vram_nvml_source: str | None = None  # process | device (NVML lists host PIDs in containers) | none
     gpu_util_pct: float | None = None
     power_w: float | None = None
     energy_j_per_image: float | None = None

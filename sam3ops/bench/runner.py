@@ -125,6 +125,7 @@ def _measure_batch(segmenter, config: BenchConfig, batch: int, timer: Timer) -> 
         if not _torch_owns_memory(segmenter):  # ONNX Runtime / TensorRT weights live outside torch's allocator
             gpu.allocated_peak_mb = gpu.reserved_peak_mb = None
         result.vram_peak_mb, result.vram_reserved_mb = gpu.allocated_peak_mb, gpu.reserved_peak_mb
+        result.vram_nvml_source = gpu.extra.get("nvml_memory_source")
         result.vram_nvml_mb, result.gpu_util_pct, result.power_w = (gpu.nvml_process_peak_mb,
                                                                     gpu.utilization_mean_pct, gpu.power_mean_w)
         if gpu.energy_j is not None:
