@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import shutil
 import sys
 import time
 import traceback
 from pathlib import Path
 
+from benchmarks._gpu_host import write_random_full
 from benchmarks._measure import ROOT, commit_label
 from sam3ops.bench import BenchConfig, BenchResults, run_benchmark
 
@@ -32,34 +31,11 @@ GPU_PLAN = (  # (name, config overrides): about 5 minutes on an H100/H200 (estim
 )
 
 
-def write_random_full(proc_dir: Path, output: Path, device: str) -> Path:
-    """Random full-preset weights (seed 0) from the carried config and processor files, with a manifest."""
-    import torch
-    from transformers import Sam3Config, Sam3Model
-
-    from sam3ops.manifest import Manifest, entries_for
-
-    if (output / "manifest.json").is_file():
-        return output
-    output.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = Sam3Model(Sam3Config.from_pretrained(proc_dir))
-    model.save_pretrained(output)
-    for path in proc_dir.iterdir():
-        if path.suffix in (".json", ".txt") and path.name not in ("config.json", "manifest.json"):
-            shutil.copy(path, output / path.name)
-    files = [p.name for p in output.iterdir() if p.is_file()]
-    Manifest(repo_id="preset/full", revision="random", commit="random-full-seed0", random=True, preset="full",
-             seed=0, files=entries_for(output, files)).write(output)
-    return output
-
-
 def gpu(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    weights = write_random_full(Path(args.proc_dir), Path(args.weights), args.device)
+    weights = write_random_full(Path(args.proc_dir), Path(args.weights), device=args.device)
     print(f"weights ready in {time.perf_counter() - started:.0f} s", flush=True)
     for name, overrides in GPU_PLAN[: args.plans]:
         try:

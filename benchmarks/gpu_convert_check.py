@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks._gpu_host import write_random_full
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,25 +23,11 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/sam3ops-gpu-convert")
     parser.add_argument("--device", default="cuda", help="cpu for a dry run (with a tiny config)")
     args = parser.parse_args()
-    from transformers import Sam3Config, Sam3Model
-
-    from sam3ops import manifest as manifest_lib
     from sam3ops.convert import cast, parity
     from sam3ops.inference import Segmenter, load_image
 
     work, proc = Path(args.work), Path(args.processor_dir)
-    source = work / "sam3-full"
-    source.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    with torch.device(args.device):
-        model = Sam3Model(Sam3Config.from_pretrained(proc))
-    model.save_pretrained(source)
-    del model
-    for name in ("processor_config.json", "tokenizer.json", "tokenizer_config.json"):
-        (source / name).write_bytes((proc / name).read_bytes())
-    files = [p.name for p in source.iterdir() if p.is_file()]
-    manifest_lib.Manifest(repo_id="sam3ops/random-full", revision="seed-0", commit="0" * 40, random=True,
-                          preset="full", seed=0, files=manifest_lib.entries_for(source, files)).write(source)
+    source = write_random_full(proc, work / "sam3-full", device=args.device)
     photo = load_image(proc / "astronaut.png")
     images = [photo, photo.crop((0, 0, 512, 300))]  # two distinct inputs without scikit-image
     results = {"gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__}

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks._gpu_host import write_random_full
+
 PROMPTS = ["person", "cat", "cup", "dog"]  # four distinct prompts per image, as the benchmark's default
 
 
@@ -122,27 +124,6 @@ def _tiny(args, work: Path, images) -> dict:
             "latency_torch_fp32": _latency(reference, three, ["person", "cat"])}
 
 
-def _full_weights(args, work: Path) -> Path:
-    from transformers import Sam3Config, Sam3Model
-
-    from sam3ops import manifest as manifest_lib
-
-    proc, source = Path(args.processor_dir), work / "sam3-full"
-    if (source / "manifest.json").is_file():
-        return source
-    source.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    model = Sam3Model(Sam3Config.from_pretrained(proc))
-    model.save_pretrained(source)
-    del model
-    for name in ("processor_config.json", "tokenizer.json", "tokenizer_config.json"):
-        (source / name).write_bytes((proc / name).read_bytes())
-    files = [p.name for p in source.iterdir() if p.is_file()]
-    manifest_lib.Manifest(repo_id="sam3ops/random-full", revision="seed-0", commit="0" * 40, random=True,
-                          preset="full", seed=0, files=manifest_lib.entries_for(source, files)).write(source)
-    return source
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", default="weights/sam3-tiny")
@@ -177,7 +158,8 @@ def main() -> None:
         return {"onnx_gb": exported.bytes_written / 1e9,
                 "readiness": trt_readiness.check_folder(exported.output).to_json()}
 
-    report.phase("full_weights", lambda: {"path": str(_full_weights(args, work))})
+    full = work / "sam3-full"
+    report.phase("full_weights", lambda: {"path": str(write_random_full(Path(args.processor_dir), full))})
     report.phase("full_onnx", full_onnx)
     reference = Segmenter.from_dir(work / "sam3-full", device="cuda")
     for precision in args.precisions.split(","):

@@ -99,6 +99,19 @@ def _clean_params(params: Mapping[str, Any]) -> dict[str, str]:
     return {key: redact.redact(str(value)) for key, value in params.items() if value is not None}
 
 
+def log_new_params(params: Mapping[str, Any]) -> None:
+    """Log the ``params`` the active run does not have yet (redacted; ``None`` values skipped).
+
+    `mlflow run` already logged its -P values for the run, and params are immutable: only the keys
+    it did not log are added (ours may spell the same value differently, e.g. ``-P seed=00``).
+    """
+    import mlflow
+
+    already = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+    if fresh := {k: v for k, v in _clean_params(params).items() if k not in already}:
+        mlflow.log_params(fresh)
+
+
 @contextlib.contextmanager
 def _env_without(name: str) -> Iterator[None]:
     saved = os.environ.pop(name, None)
@@ -149,12 +162,7 @@ def stage_run(
     try:
         mlflow.set_tags({STAGE_TAG: stage, **sysinfo.environment_tags(workspace_root()), **(tags or {})})
         if params:
-            # `mlflow run` already logged its -P values for this run; params are immutable, so
-            # only add the ones it did not log (ours may spell the same value differently).
-            already = mlflow.get_run(run.info.run_id).data.params
-            fresh = {k: v for k, v in _clean_params(params).items() if k not in already}
-            if fresh:
-                mlflow.log_params(fresh)
+            log_new_params(params)
         yield run
         status = "FINISHED"
     except BaseException as exc:

@@ -4,7 +4,6 @@ import json
 import subprocess
 
 import mlflow
-import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as coco_mask

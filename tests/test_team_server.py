@@ -9,7 +9,7 @@ import mlflow
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.servers import MlflowServer, postgres  # noqa: F401 - the session fixture
+from tests.servers import MlflowServer
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ PER_BATCH = ("latency_p50_ms", "latency_p99_ms", "ms_per_image", "throughput_img
 
 
 @pytest.fixture
-def team_server(postgres, tmp_path, monkeypatch):  # noqa: F811 - the fixture above
+def team_server(postgres, tmp_path, monkeypatch):
     """An mlflow server on a fresh PostgreSQL database, artifacts through its proxy; this test's client on it."""
     server = MlflowServer(postgres.new_database(), tmp_path / "artifacts", workers=2,
                           log=tmp_path / "server.log").start()
@@ -60,7 +60,7 @@ def test_four_benchmark_clients_at_once_lose_no_run_metric_or_artifact(team_serv
         assert "Plotly.newPlot" in open(f"{local}/benchmark_charts.html").read()
 
 
-def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_weights, tmp_path):  # noqa: F811
+def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_weights, tmp_path):
     config = tmp_path / "basic_auth.ini"
     config.write_text("[mlflow]\ndefault_permission = READ\n"
                       f"database_uri = {postgres.new_database()}\nadmin_username = admin\n"

@@ -202,8 +202,6 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
         from sam3ops.convert import parity
 
         result.parity = parity.compare_results(reference, parity.every_query(segmenter, *_parity_inputs(config))).to_json()
-    del segmenter
-    _free(config.device)
     return result
 
 
@@ -252,6 +250,7 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
     for runtime, precision in pairs:
         ref = reference if (runtime, precision) != ("torch", "fp32") else None
         results.configs.append(run_config(config, weights, runtime, precision, ref))
+        _free(config.device)  # the configuration's model is gone with run_config's frame: release its memory
     return results
 
 

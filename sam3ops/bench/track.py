@@ -72,12 +72,11 @@ def _log_config(config: ConfigResult, results: BenchResults) -> None:
     import mlflow
 
     client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
-    existing = mlflow.get_run(run_id).data.params
-    params = {"runtime": config.runtime, "precision": config.precision, **_identity(results)}
+    identity = _identity(results)
     # `mlflow run` may have logged precision=fp32,bf16 etc. for the parent: never re-log a key.
-    mlflow.log_params({k: v for k, v in params.items() if k not in existing})
+    tracking.log_new_params({"runtime": config.runtime, "precision": config.precision, **identity})
     mlflow.set_tags({"runtime": config.runtime, "precision": config.precision,
-                     "weights_random": _identity(results)["weights_random"]})
+                     "weights_random": identity["weights_random"]})
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -105,17 +104,15 @@ def log_results(results: BenchResults) -> None:
     """Log ``results`` on the active run: metrics (children for several configurations), table, charts."""
     import mlflow
 
-    mlflow.set_tags(_identity(results))
-    mlflow.log_params({k: v for k, v in _identity(results).items()
-                       if k in ("gpu_name", "weights_commit", "weights_random")
-                       and k not in mlflow.get_run(mlflow.active_run().info.run_id).data.params})
+    identity = _identity(results)
+    mlflow.set_tags(identity)
+    tracking.log_new_params({k: identity[k] for k in ("gpu_name", "weights_commit", "weights_random")})
     if len(results.configs) == 1:
         mlflow.set_tag("mlflow.runName", results.configs[0].name)  # torch-bf16, onnx-fp32: readable in the UI
         _log_config(results.configs[0], results)
     else:
-        existing = mlflow.get_run(mlflow.active_run().info.run_id).data.params
-        mlflow.log_params({key: value for key, value in run_params(results.config).items()
-                           if key in ("runtime", "precision") and key not in existing})
+        params = run_params(results.config)
+        tracking.log_new_params({key: params[key] for key in ("runtime", "precision")})
         mlflow.set_tags({"runtime": ",".join(dict.fromkeys(c.runtime for c in results.configs)),
                          "precision": ",".join(c.precision for c in results.configs)})
         for config in results.configs:

@@ -1,0 +1,33 @@
+"""What the GPU-host scripts share. Imports only torch, transformers and sam3ops: a lent GPU host has
+no mlflow, psutil may be missing, and open_clip (the tiny/full presets' tokenizer source) too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROCESSOR_FILES = ("processor_config.json", "tokenizer.json", "tokenizer_config.json")
+
+
+def write_random_full(proc_dir: Path, output: Path, *, device: str = "cpu") -> Path:
+    """Random full-preset weights (seed 0) built from a carried ``config.json`` and processor files,
+    with a manifest; kept when ``output`` already holds them. Returns ``output``."""
+    import torch
+    from transformers import Sam3Config, Sam3Model
+
+    from sam3ops import manifest as manifest_lib
+
+    proc_dir, output = Path(proc_dir), Path(output)
+    if (output / manifest_lib.MANIFEST_NAME).is_file():
+        return output
+    output.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    with torch.device(device):  # initialising on the GPU takes seconds instead of a minute
+        model = Sam3Model(Sam3Config.from_pretrained(proc_dir))
+    model.save_pretrained(output)
+    del model
+    for name in PROCESSOR_FILES:
+        (output / name).write_bytes((proc_dir / name).read_bytes())
+    files = [p.name for p in output.iterdir() if p.is_file()]
+    manifest_lib.Manifest(repo_id="sam3ops/random-full", revision="seed-0", commit="0" * 40, random=True,
+                          preset="full", seed=0, files=manifest_lib.entries_for(output, files)).write(output)
+    return output
