@@ -14,7 +14,7 @@ def write_random_full(proc_dir: Path, output: Path, *, device: str = "cpu") -> P
     import torch
     from transformers import Sam3Config, Sam3Model
 
-    from sam3ops import manifest as manifest_lib
+    from sam3ops.checkpoint import manifest as manifest_lib
 
     proc_dir, output = Path(proc_dir), Path(output)
     if (output / manifest_lib.MANIFEST_NAME).is_file():

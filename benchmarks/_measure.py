@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def commit_label() -> str:
     """The short commit of this checkout, ``+dirty`` when tracked files have changes."""
-    from sam3ops.sysinfo import git_commit
+    from sam3ops.tracking.sysinfo import git_commit
 
     commit = git_commit(ROOT)
     if not commit:

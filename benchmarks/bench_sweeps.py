@@ -86,7 +86,7 @@ def section(results: list[BenchResults], title: str, note: str = "") -> str:
 
 
 def cpu(args) -> None:
-    from sam3ops.presets import init_weights
+    from sam3ops.weights.presets import init_weights
 
     tiny = init_weights(preset="tiny", output=Path(args.workdir) / "sam3-tiny", seed=0).output
     started = time.perf_counter()

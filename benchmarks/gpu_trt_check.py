@@ -89,7 +89,7 @@ def _latency(segmenter, images, prompts, iterations: int = 10) -> dict:
 
 
 def _engines(source_onnx: Path, out: Path, precision: str, batch, cache: Path) -> dict:
-    from sam3ops.convert.tensorrt_build import build_engines
+    from sam3ops.convert.tensorrt.build import build_engines
 
     build = build_engines(source_onnx_dir=source_onnx, output=out, precision=precision, batch=batch,
                           workspace_gb=8, timing_cache=cache, overwrite=True)
@@ -105,7 +105,7 @@ def _gate(reference, candidate, images) -> dict:
 
 def _tiny(args, work: Path, images) -> dict:
     from sam3ops.convert import trt_readiness
-    from sam3ops.convert.onnx_export import export_onnx
+    from sam3ops.convert.onnx.export import export_onnx
     from sam3ops.inference import Segmenter
 
     onnx_dir = export_onnx(source=Path(args.tiny), output=work / "tiny-onnx", overwrite=True).output
@@ -150,7 +150,7 @@ def main() -> None:
         return
 
     from sam3ops.convert import trt_readiness
-    from sam3ops.convert.onnx_export import export_onnx
+    from sam3ops.convert.onnx.export import export_onnx
     from sam3ops.inference import Segmenter
 
     def full_onnx() -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmarks._measure import ROOT, commit_label
+
 PROMPTS = ["person", "cat", "dog", "car", "cup", "rocket", "person wearing a red shirt", "left hand"]
 
 
@@ -34,7 +35,7 @@ def _build(args):
 
     from sam3ops.inference import Segmenter, TorchCore
     from sam3ops.inference.segmenter import resolve_precision
-    from sam3ops.presets import build_config, build_processor
+    from sam3ops.weights.presets import build_config, build_processor
 
     dtype, device = resolve_precision(args.precision), torch.device(args.device)
     if args.weights:
@@ -71,7 +72,7 @@ def measure(args) -> dict:
 
         image = load_image(Path(args.image))
     else:
-        from sam3ops.samples import sample_image  # scikit-image's photo
+        from sam3ops.predict.samples import sample_image  # scikit-image's photo
 
         image = sample_image("astronaut")
     inputs = processor(images=image, text=PROMPTS, return_tensors="pt")

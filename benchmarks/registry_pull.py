@@ -43,8 +43,8 @@ NAME = "sam3-bench"
 def _weights(work: Path) -> Path:
     """The tiny preset's folder with its model.safetensors replaced by FILE_BYTES of random bytes
     (nothing on the path can compress them), and a manifest that lists them."""
-    from sam3ops.manifest import Manifest, entries_for
-    from sam3ops.presets import init_weights
+    from sam3ops.checkpoint.manifest import Manifest, entries_for
+    from sam3ops.weights.presets import init_weights
 
     folder = init_weights(preset="tiny", output=work / "weights", seed=0).output
     chunk = os.urandom(64 * 1024 * 1024)
@@ -60,7 +60,9 @@ def _register(folder: Path) -> tuple[str, str]:
     """A convert-like run holding ``folder``, registered and promoted; return (version, file URL)."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    from sam3ops import promotion, registry, tracking
+    from sam3ops import tracking
+    from sam3ops.registry import promotion
+    from sam3ops.registry import registration as registry
 
     client = registry.client()
     run = client.create_run(tracking.ensure_experiment("sam3-convert"),
@@ -83,7 +85,7 @@ def _curl(url: str, dest: Path) -> float:
 
 def _pull_library(dest: Path) -> tuple[float, float]:
     """(MB/s, seconds) of an in-process pull, resolve to verified DEST."""
-    from sam3ops.pull import pull
+    from sam3ops.registry.download import pull
 
     started = time.perf_counter()
     result = pull(dest=dest, name=NAME, alias="production")
@@ -119,7 +121,7 @@ def _pull_command(dest: Path, uri: str) -> float:
 
 def bench(work: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from tests.servers import MlflowServer
+    from tests.support.servers import MlflowServer
 
     server = MlflowServer(f"sqlite:///{work / 'mlflow.db'}", work / "artifacts", log=work / "server.log").start()
     os.environ["MLFLOW_TRACKING_URI"] = server.uri

@@ -14,13 +14,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sam3ops import stages, tracking
+from sam3ops import tracking
+from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest, is_intact
+from sam3ops.convert.stage import convert_stage
 from sam3ops.errors import UsageError
-from sam3ops.manifest import MANIFEST_NAME, Manifest
+from sam3ops.predict.stage import predict_stage
+from sam3ops.tracking.reuse import find_reusable, folder_digest, mark, stage_key
+from sam3ops.weights.stage import init_stage
 
 log = logging.getLogger(__name__)
 
-KEY_TAG = "sam3ops.input_key"
 PIPELINE_FORMATS = ("fp16", "bf16", "onnx", "tensorrt")
 
 
@@ -93,39 +96,6 @@ def _tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
-def folder_digest(folder: Path) -> str:
-    """What a weights folder holds, as the sha256 of its manifest's file entries."""
-    manifest = Manifest.read(Path(folder))
-    entries = sorted((f.path, f.sha256) for f in manifest.files)
-    return hashlib.sha256(json.dumps([manifest.commit, entries]).encode()).hexdigest()
-
-
-def stage_key(stage: str, **inputs) -> str:
-    """The reuse key of a stage: its name, parameters and input digests."""
-    return hashlib.sha256(json.dumps({"stage": stage, **inputs}, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def find_reusable(key: str):
-    """The newest FINISHED run of any experiment tagged with ``key``, or None."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.`{KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if experiments else []
-    return runs[0] if runs else None
-
-
-def _mark(run_id: str, key: str) -> None:
-    import mlflow
-
-    mlflow.MlflowClient().set_tag(run_id, KEY_TAG, key)
-
-
-def _intact(folder: Path) -> bool:
-    return (folder / MANIFEST_NAME).is_file() and not Manifest.read(folder).problems(folder)
-
-
 def resolve_weights(weights: str, preset: str, seed: int, *, nested: bool) -> tuple[Path, bool, str | None, bool]:
     """Real weights when ``weights`` holds a verified download; otherwise the random ``preset``.
 
@@ -137,7 +107,7 @@ def resolve_weights(weights: str, preset: str, seed: int, *, nested: bool) -> tu
     folder = Path(weights)
     if (folder / MANIFEST_NAME).is_file():
         manifest = Manifest.read(folder)
-        if not manifest.problems(folder):
+        if is_intact(folder):
             log.info("using %s (%s@%s)", folder, manifest.repo_id, manifest.commit[:12])
             found = mlflow.MlflowClient().search_runs(
                 [e.experiment_id for e in mlflow.MlflowClient().search_experiments()],
@@ -148,16 +118,16 @@ def resolve_weights(weights: str, preset: str, seed: int, *, nested: bool) -> tu
     log.info("no verified weights in %s: using the %s preset (RANDOM weights)", folder, preset)
     output = Path(f"weights/sam3-{preset}")
     key = stage_key("init", preset=preset, seed=seed, output=str(output.resolve()))
-    if (previous := find_reusable(key)) and _intact(output):
+    if (previous := find_reusable(key)) and is_intact(output):
         return output, True, previous.info.run_id, True
-    result, run_id = stages.init_stage(preset=preset, seed=seed, nested=nested)
-    _mark(run_id, key)
+    result, run_id = init_stage(preset=preset, seed=seed, nested=nested)
+    mark(run_id, key)
     return result.output, True, run_id, False
 
 
 def _files_digest(paths: list[str]) -> str:
+    from sam3ops.checkpoint.manifest import file_hashes
     from sam3ops.inference import collect_images
-    from sam3ops.manifest import file_hashes
 
     return hashlib.sha256(json.dumps([(str(p), file_hashes(p)[0]) for p in collect_images(paths)]).encode()).hexdigest()
 
@@ -173,11 +143,11 @@ def _predict(folder: Path, inputs: list[str], prompt_sets, output: str, device: 
         metrics = previous.data.metrics
         rows.append(StageRow("predict", "fp32", previous.info.run_id, reused=True))
         return {"images_ok": metrics.get("images_ok", 0), "instances_total": metrics.get("instances_total", 0)}
-    summary, run_id, _ = stages.predict_stage(images=inputs, weights=str(folder), prompt_sets=list(prompt_sets),
+    summary, run_id, _ = predict_stage(images=inputs, weights=str(folder), prompt_sets=list(prompt_sets),
                                               output=output, device=device, nested=True)
     instances = sum(summary.instances_per_prompt().values())
     mlflow.MlflowClient().log_metric(run_id, "instances_total", instances)
-    _mark(run_id, key)
+    mark(run_id, key)
     rows.append(StageRow("predict", "fp32", run_id, note=f"{len(summary.succeeded)} images"))
     return {"images_ok": len(summary.succeeded), "instances_total": instances}
 
@@ -202,13 +172,13 @@ def _convert(source: Path, fmt: str, *, device: str, rows: list[StageRow]) -> _A
     output = source.parent / f"{source.name}-{fmt}"
     key = stage_key("convert", format=fmt, source=folder_digest(source), device=device, output=str(output.resolve()))
     previous = find_reusable(key)
-    if previous and _intact(output):
+    if previous and is_intact(output):
         row = StageRow("convert", fmt, previous.info.run_id, reused=True, parity=previous.data.tags.get("parity", ""))
     else:
         try:
-            report, run_id = stages.convert_stage(input_dir=str(source), format=fmt, output=str(output),
+            report, run_id = convert_stage(input_dir=str(source), format=fmt, output=str(output),
                                                   overwrite=True, device=device, nested=True)
-            _mark(run_id, key)
+            mark(run_id, key)
             row = StageRow("convert", fmt, run_id, parity="pass" if report.passed else "fail")
         except ParityError as exc:
             run_id = mlflow.last_active_run().info.run_id
@@ -222,7 +192,7 @@ def _benchmark(artifact: _Artifact, source: Path, *, batch: str, device: str, it
     """Benchmark one artifact (or reuse an identical earlier benchmark); return metrics per batch size."""
     import mlflow
 
-    from sam3ops.bench.track import bench_stage
+    from sam3ops.bench.stage import bench_stage
 
     precision = artifact.label if artifact.label in ("fp16", "bf16") else "fp32"
     key = stage_key("benchmark", weights=folder_digest(artifact.folder), batch=batch, device=device,
@@ -236,7 +206,7 @@ def _benchmark(artifact: _Artifact, source: Path, *, batch: str, device: str, it
         _, run_id = bench_stage(weights=str(artifact.folder), precision=precision, batch=batch, image_size=1008, prompts_per_image=4, warmup=1,
                                 iterations=iterations, device=device, reference=reference, nested=True,
                                 source_run_id=artifact.run_id)
-        _mark(run_id, key)
+        mark(run_id, key)
         reused = False
     per_batch: dict[int, dict] = {}
     for name in ("ms_per_image", "throughput_img_s"):
@@ -272,10 +242,10 @@ def run_pipeline(*, weights: str = "weights/sam3", preset: str = "tiny", seed: i
         policy: how the production version is chosen: ``latency@N`` or ``throughput``.
         model_name, alias: where versions are registered and which alias the winner gets.
     """
-    from sam3ops import registry
     from sam3ops.bench.config import parse_batches
     from sam3ops.inference.segmenter import resolve_device
-    from sam3ops.samples import write_samples
+    from sam3ops.predict.samples import write_samples
+    from sam3ops.registry import registration as registry
 
     params = {"weights": weights, "preset": preset, "seed": seed, "images": " ".join(images),
               "prompt_sets": ",".join(prompt_sets), "output": output, "device": device, "formats": formats,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import postgres  # noqa: F401 - the PostgreSQL cluster fixture, for any test module
+from tests.support.servers import postgres  # noqa: F401 - the PostgreSQL cluster fixture, for any test module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -19,7 +19,7 @@ def isolated(tmp_path, monkeypatch):
     """A fresh sqlite tracking store, HF cache and cwd per test; no token from the host."""
     import mlflow
 
-    from sam3ops import redact
+    from sam3ops.tracking import redact
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -53,7 +53,7 @@ def isolated(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """A tiny-preset weights folder built once per session (read-only for tests)."""
-    from sam3ops.presets import init_weights
+    from sam3ops.weights.presets import init_weights
 
     return init_weights(preset="tiny", output=tmp_path_factory.mktemp("weights") / "sam3-tiny", seed=0).output
 
@@ -69,6 +69,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_weights, tmp_path_factory) -> Path:
     """The tiny preset exported to ONNX (fp32) once per session (read-only for tests)."""
-    from sam3ops.convert.onnx_export import export_onnx
+    from sam3ops.convert.onnx.export import export_onnx
 
     return export_onnx(source=tiny_weights, output=tmp_path_factory.mktemp("onnx") / "tiny-onnx").output

@@ -16,8 +16,8 @@ from sam3ops.bench import BenchConfig, BenchResults, run_benchmark
 from sam3ops.bench.config import parse_batches
 from sam3ops.bench.timers import LatencyStats, Timer, measure
 from sam3ops.errors import UsageError
-from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 PER_BATCH = ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ms_per_image",
              "throughput_img_s", "host_rss_peak_mb", "stage_vision_ms", "stage_text_ms", "stage_decoder_ms",

@@ -8,8 +8,8 @@ import mlflow
 import pytest
 
 from sam3ops import cli
-from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in sorted(cli.cli.commands))])

@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from sam3ops.checkpoint.manifest import Manifest, file_hashes
 from sam3ops.convert import cast
 from sam3ops.errors import UsageError, WeightsError
 from sam3ops.inference import Segmenter
-from sam3ops.manifest import Manifest, file_hashes
-from sam3ops.samples import sample_image
+from sam3ops.predict.samples import sample_image
 
 
 @pytest.mark.parametrize("precision, dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])

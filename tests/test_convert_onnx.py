@@ -8,13 +8,13 @@ import onnx
 import pytest
 import torch
 
-from sam3ops.convert.onnx_export import GRAPHS, export_onnx
+from sam3ops.convert.onnx.export import GRAPHS, export_onnx
 from sam3ops.errors import UsageError
 from sam3ops.inference import Segmenter, TorchCore
 from sam3ops.inference.onnx_core import OnnxCore
-from sam3ops.samples import sample_image
-from tests.cli_helpers import run_cli
+from sam3ops.predict.samples import sample_image
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_mlflow_run_convert_onnx_entry_point(tmp_path, tiny_weights):
 
 
 def test_predict_on_onnx_weights(capsys, tmp_path, onnx_dir):
-    from sam3ops.samples import write_samples
+    from sam3ops.predict.samples import write_samples
 
     write_samples(tmp_path / "photos", ["chelsea"])
     code, out, err = run_cli(capsys, "predict", str(tmp_path / "photos"), "--weights", str(onnx_dir),

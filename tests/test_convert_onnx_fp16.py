@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from sam3ops.convert import parity
-from sam3ops.convert.onnx_export import GRAPHS
-from sam3ops.convert.onnx_fp16 import convert_graph, is_fp16_graph
+from sam3ops.convert.onnx.export import GRAPHS
+from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
 from sam3ops.inference import Segmenter
 from sam3ops.inference.onnx_core import OnnxCore
-from sam3ops.samples import sample_image
-from tests.cli_helpers import run_cli
+from sam3ops.predict.samples import sample_image
+from tests.support.cli import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sam3ops.convert import parity
-from sam3ops.inference.segmenter import Result
-from tests.cli_helpers import run_cli
+from sam3ops.inference.result import Result
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 
 def _run():

@@ -17,13 +17,12 @@ import pytest
 import torch
 
 from sam3ops.convert import parity, tensorrt_build, trt_readiness
-from sam3ops.convert.onnx_fp16 import convert_graph, is_fp16_graph
-from sam3ops.convert.trt_readiness import Readiness
+from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
+from sam3ops.convert.tensorrt.readiness import Readiness
 from sam3ops.errors import TensorRTUnavailableError, UsageError
-from sam3ops.inference import Segmenter
-from sam3ops.inference import trt_core
-from sam3ops.samples import sample_image
-from tests.cli_helpers import run_cli
+from sam3ops.inference import Segmenter, trt_core
+from sam3ops.predict.samples import sample_image
+from tests.support.cli import run_cli
 
 
 def _why_no_tensorrt() -> str | None:

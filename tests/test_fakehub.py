@@ -24,7 +24,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
-from tests.fakehub import FakeHub
+from tests.support.fakehub import FakeHub
 
 REPO = "facebook/sam3"
 GATED = "facebook/sam3-gated"

@@ -17,20 +17,19 @@ import mlflow
 import pytest
 from huggingface_hub import constants
 
-from sam3ops import hub, transfer
+from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest, file_hashes
 from sam3ops.errors import (
     DiskSpaceError,
     HubAccessError,
     HubUnreachableError,
-    IntegrityError,
     InvalidTokenError,
     RepoNotFoundError,
     RevisionNotFoundError,
 )
-from sam3ops.manifest import MANIFEST_NAME, Manifest, file_hashes
-from tests.cli_helpers import run_cli
+from sam3ops.weights import hub, transfer
 from tests.conftest import REPO_ROOT, subprocess_env
-from tests.fakehub import FakeHub
+from tests.support.cli import run_cli
+from tests.support.fakehub import FakeHub
 
 REPO = "facebook/sam3"
 TRANSFORMERS_FILES = {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json",

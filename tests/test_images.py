@@ -6,7 +6,7 @@ from PIL import Image
 
 from sam3ops.errors import ImageError, UsageError
 from sam3ops.inference.images import collect_images, load_image
-from sam3ops.samples import sample_image
+from sam3ops.predict.samples import sample_image
 
 
 @pytest.fixture

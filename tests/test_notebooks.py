@@ -22,7 +22,7 @@ def test_sam3_notebook_runs_and_shows_overlays(tiny_weights, monkeypatch):
 
 
 def test_benchmark_notebook_compares_two_runs(capsys, tiny_weights, monkeypatch):
-    from tests.cli_helpers import run_cli
+    from tests.support.cli import run_cli
 
     for precision in ("fp32", "bf16"):
         code, _, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", precision,

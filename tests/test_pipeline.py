@@ -7,8 +7,8 @@ import subprocess
 import mlflow
 import pytest
 
-from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 QUICK = ["--formats", "fp16,onnx", "--batch", "1", "--iterations", "2"]
 STAGES = ["benchmark", "benchmark", "benchmark", "convert", "convert", "init", "predict", "promote", "register",

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 from pycocotools import mask as coco_mask
 
-from sam3ops import predict as predict_lib
-from sam3ops.samples import write_samples
-from tests.cli_helpers import run_cli
+from sam3ops.predict import write as predict_lib
+from sam3ops.predict.samples import write_samples
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

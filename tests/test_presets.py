@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from sam3ops import presets
+from sam3ops.checkpoint.manifest import Manifest
 from sam3ops.errors import UsageError
-from sam3ops.manifest import Manifest
+from sam3ops.weights import presets
 
 HUB_LAYOUT = {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
               "tokenizer_config.json", "vocab.json", "merges.txt", "manifest.json"}

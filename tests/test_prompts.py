@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sam3ops import prompts
 from sam3ops.errors import PromptsError
+from sam3ops.predict import prompts
 from tests.conftest import REPO_ROOT
 
 

@@ -19,13 +19,15 @@ import numpy as np
 import pytest
 import requests
 
-from sam3ops import pull as pull_lib
-from sam3ops import promotion, registry, tracking
+from sam3ops import tracking
+from sam3ops.checkpoint.manifest import Manifest, file_hashes
 from sam3ops.errors import EngineMismatchError, IntegrityError, PromotionRefusedError, PullError
-from sam3ops.manifest import Manifest, file_hashes
-from tests.cli_helpers import run_cli
+from sam3ops.registry import download as pull_lib
+from sam3ops.registry import promotion
+from sam3ops.registry import registration as registry
 from tests.conftest import REPO_ROOT, subprocess_env
-from tests.servers import free_port, start_mlflow_server, stop_process_group, wait_for_http
+from tests.support.cli import run_cli
+from tests.support.servers import free_port, start_mlflow_server, stop_process_group, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +47,8 @@ def server(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sources(server, tiny_weights, tmp_path_factory):
     """Registrable runs on ``server``: an init run (source checkpoint) and a real fp16 convert run."""
-    from sam3ops.stages import convert_stage, init_stage
+    from sam3ops.convert.stage import convert_stage
+    from sam3ops.weights.stage import init_stage
 
     folder = tmp_path_factory.mktemp("sources")
     shutil.copytree(tiny_weights, folder / "tiny")  # init verifies and reuses it: a run without the build
@@ -84,7 +87,7 @@ def _fake_run(tags: dict, *, status: str = "FINISHED", weights: Path | None = No
 
 
 def _image_bytes(name: str = "astronaut") -> bytes:
-    from sam3ops.samples import sample_image
+    from sam3ops.predict.samples import sample_image
 
     buffer = io.BytesIO()
     sample_image(name).save(buffer, format="PNG")
@@ -193,7 +196,7 @@ def test_pyfunc_and_load(remote):
 
     segmenter = registry.load(f"models:/{name}@production", cache_dir=Path("cache"), score_threshold=0.0)
     assert type(segmenter.core).__name__ == "TorchCore"
-    from sam3ops.samples import sample_image
+    from sam3ops.predict.samples import sample_image
 
     [result] = segmenter.segment([sample_image("astronaut")], ["person", "cup"])
     assert len(result.labels) == n
@@ -442,7 +445,7 @@ def test_pull_across_server_restarts_resumes_and_never_leaves_partial_dest(remot
 def test_embedded_store_and_entry_points(capsys, tmp_path, tiny_weights):
     """No server: the per-test sqlite store (artifacts on local disk); register and promote through
     `mlflow run -e ...`, pull through MLflow's local artifact client."""
-    from sam3ops.stages import init_stage
+    from sam3ops.weights.stage import init_stage
 
     shutil.copytree(tiny_weights, tmp_path / "tiny")
     _, init_run = init_stage(preset="tiny", output=str(tmp_path / "tiny"), seed=0)

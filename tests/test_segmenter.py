@@ -7,7 +7,7 @@ from transformers import Sam3Model, Sam3Processor
 
 from sam3ops.errors import PromptsError, UsageError, WeightsError
 from sam3ops.inference import Segmenter, TorchCore
-from sam3ops.samples import sample_image
+from sam3ops.predict.samples import sample_image
 
 
 @pytest.fixture(scope="module")

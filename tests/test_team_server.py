@@ -9,7 +9,7 @@ import mlflow
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.servers import MlflowServer
+from tests.support.servers import MlflowServer
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_w
 
 
 def test_main_job_against_the_postgresql_server(capsys, team_server, tmp_path):
-    from tests.cli_helpers import run_cli
+    from tests.support.cli import run_cli
     from tests.test_pipeline import QUICK, check_main_job
 
     code, out, err = run_cli(capsys, "pipeline", *QUICK)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sam3ops import tokenizer
+from sam3ops.weights import tokenizer
 
 
 @pytest.fixture(scope="module")

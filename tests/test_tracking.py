@@ -5,8 +5,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from sam3ops import redact, tracking
+from sam3ops import tracking
 from sam3ops.errors import WeightsError
+from sam3ops.tracking import redact
 
 
 def _only_run(experiment="sam3-test"):

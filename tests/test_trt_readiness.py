@@ -9,9 +9,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from sam3ops.convert import trt_readiness
-from sam3ops.convert.trt_readiness import Readiness, check_folder, check_graph
+from sam3ops.convert.tensorrt.readiness import Readiness, check_folder, check_graph
 from sam3ops.errors import WeightsError
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
 
 
 def _save(tmp_path, nodes, inputs, outputs, *, initializers=(), opsets=(("", 17),), name="g.onnx"):

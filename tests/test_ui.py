@@ -9,9 +9,9 @@ import urllib.parse
 import mlflow
 import pytest
 
-from tests.cli_helpers import run_cli
 from tests.conftest import REPO_ROOT
-from tests.servers import MlflowServer
+from tests.support.cli import run_cli
+from tests.support.servers import MlflowServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots kept for people (git-ignored; CI may upload it)

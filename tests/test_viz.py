@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from sam3ops import viz
-from sam3ops.inference.segmenter import Result
-from sam3ops.samples import sample_image
+from sam3ops.inference.result import Result
+from sam3ops.predict import viz
+from sam3ops.predict.samples import sample_image
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

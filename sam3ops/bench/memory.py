@@ -47,7 +47,7 @@ class HostPeak:
         self.peak_mb: float | None = None
         self.reset = False
 
-    def __enter__(self) -> "HostPeak":
+    def __enter__(self) -> HostPeak:
         try:
             _CLEAR_REFS.write_text("5")  # 5: reset the peak RSS to the current RSS (Linux >= 4.0)
             self.reset = True
@@ -140,7 +140,7 @@ class GpuProbe:
         except Exception:
             return None
 
-    def __enter__(self) -> "GpuProbe":
+    def __enter__(self) -> GpuProbe:
         import torch
 
         torch.cuda.synchronize(self.device)

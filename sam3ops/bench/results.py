@@ -121,7 +121,7 @@ class BenchResults:
         return path
 
     @classmethod
-    def from_json(cls, data: dict) -> "BenchResults":
+    def from_json(cls, data: dict) -> BenchResults:
         """Rebuild results written by :meth:`write` (on this machine or another)."""
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a sam3ops benchmark result (schema {data.get('schema')!r}, expected {SCHEMA})")
@@ -134,6 +134,6 @@ class BenchResults:
                    configs=configs, schema=data["schema"])
 
     @classmethod
-    def read(cls, path: Path) -> "BenchResults":
+    def read(cls, path: Path) -> BenchResults:
         """Load a results JSON file."""
         return cls.from_json(json.loads(Path(path).read_text()))

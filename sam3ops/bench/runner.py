@@ -43,7 +43,6 @@ def resolve_runtime(weights: Path, runtime: str) -> str:
 
 def artifact_precision(weights: Path, runtime: str) -> str | None:
     """The precision fixed in an ONNX or TensorRT artifact (None for safetensors: chosen at load)."""
-    import json
 
     if runtime == "onnx":
         import onnx
@@ -52,12 +51,10 @@ def artifact_precision(weights: Path, runtime: str) -> str | None:
         half = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
         return next((half[t.data_type] for t in graph.initializer if t.data_type in half), "fp32")
     if runtime == "tensorrt":
-        for sidecar in sorted(weights.glob("*.json")):
-            with contextlib.suppress(ValueError, OSError):
-                if isinstance(data := json.loads(sidecar.read_text()), dict) and "precision" in data \
-                        and "tensorrt_version" in data:
-                    return str(data["precision"])
-        return None
+        from sam3ops.checkpoint.kinds import engine_sidecar
+
+        precision = engine_sidecar(weights).get("precision")
+        return str(precision) if precision else None
     return None
 
 
@@ -231,7 +228,7 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
         UsageError: a runtime that cannot run the weights, CUDA without a GPU, ...
         WeightsError: missing or incomplete weights.
     """
-    from sam3ops.inference.segmenter import check_weights_dir
+    from sam3ops.checkpoint.kinds import check_weights_dir
 
     weights = check_weights_dir(Path(config.weights))
     check_device(config.device)
@@ -268,7 +265,7 @@ def stored_dtype(weights: Path) -> str | None:
 
 def weights_identity(weights: Path) -> dict:
     """Path, commit, random flag and preset of a weights folder (from its manifest when present)."""
-    from sam3ops.manifest import MANIFEST_NAME, Manifest
+    from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest
 
     identity = {"path": str(weights), "commit": "unknown", "random": False, "preset": None}
     if (weights / MANIFEST_NAME).is_file():
@@ -284,8 +281,7 @@ def describe_environment(device: str) -> dict:
 
     import torch
 
-    from sam3ops import sysinfo
-    from sam3ops.tracking import workspace_root
+    from sam3ops.tracking import sysinfo, workspace_root
 
     env = {k: v for k, v in sysinfo.environment_tags(workspace_root()).items() if k != "mlflow_version"}
     for dist, key in (("tensorrt", "tensorrt_version"), ("onnxruntime", "onnxruntime_version"),

@@ -34,7 +34,7 @@ class LatencyStats:
     total_s: float
 
     @classmethod
-    def from_seconds(cls, seconds: list[float]) -> "LatencyStats":
+    def from_seconds(cls, seconds: list[float]) -> LatencyStats:
         """Percentiles by linear interpolation between closest ranks (numpy's default)."""
         if not seconds:
             raise ValueError("no measured calls")

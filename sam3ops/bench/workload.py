@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from sam3ops.samples import BUNDLED, sample_image
+from sam3ops.predict.samples import BUNDLED, sample_image
 
 # Used when the workspace's prompt file is not there (a bare GPU host with only the package).
 FALLBACK_PROMPTS = ("person", "cat", "dog", "car", "cup", "bicycle", "rocket", "face", "hair", "sky", "floor",
@@ -32,7 +32,7 @@ def photo_pool(image_size: int, photos: str | None = None) -> list[Image.Image]:
 def prompt_pool() -> list[str]:
     """Every distinct prompt of the workspace's prompt sets (or a built-in list without them)."""
     from sam3ops.errors import PromptsError
-    from sam3ops.prompts import load_prompt_sets
+    from sam3ops.predict.prompts import load_prompt_sets
 
     try:
         sets = load_prompt_sets()
@@ -51,7 +51,7 @@ class Workload:
     prompts_per_image: int
 
     @classmethod
-    def build(cls, *, image_size: int, batch: int, prompts_per_image: int, photos: str | None = None) -> "Workload":
+    def build(cls, *, image_size: int, batch: int, prompts_per_image: int, photos: str | None = None) -> Workload:
         prompts = prompt_pool()
         if prompts_per_image > len(prompts):
             from sam3ops.errors import UsageError

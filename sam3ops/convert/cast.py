@@ -184,7 +184,7 @@ class CastResult:
     output: Path
     precision: str
     bytes_written: int
-    manifest: "object"
+    manifest: object
 
 
 def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool = False) -> CastResult:
@@ -199,34 +199,20 @@ def cast_weights(*, source: Path, output: Path, precision: str, overwrite: bool 
         WeightsError: ``source`` is not a weights folder or holds a corrupt safetensors file.
         UsageError: unknown precision, or ``output`` is not empty and ``overwrite`` is False.
     """
-    import shutil
-
-    from sam3ops import manifest as manifest_lib
+    from sam3ops.checkpoint.derive import derived_folder
+    from sam3ops.checkpoint.kinds import check_weights_dir
     from sam3ops.errors import UsageError
-    from sam3ops.inference.segmenter import check_weights_dir
-    from sam3ops.staging import require_empty, staged_folder
 
     if precision not in TARGETS:
         raise UsageError(f"cannot cast to {precision!r}", hint=f"choose one of: {', '.join(TARGETS)}")
     source, output = check_weights_dir(Path(source)), Path(output)
-    require_empty(output, overwrite=overwrite)
-    source_manifest = manifest_lib.Manifest.read(source)
-    with staged_folder(output, "cast") as staging:
-        written, known = 0, {}
-        for path in sorted(source.iterdir()):
-            if path.name == manifest_lib.MANIFEST_NAME or not path.is_file():
-                continue
-            if path.suffix == ".safetensors":
-                size, crcs, known[path.name] = cast_file(path, staging / path.name, precision)
-                verify_cast(path, staging / path.name, precision, crcs)
-                written += size
-            elif path.name == "config.json":
-                config = json.loads(path.read_text())
-                config["dtype"] = str(TARGETS[precision][0]).removeprefix("torch.")
-                (staging / path.name).write_text(json.dumps(config, indent=2) + "\n")
-            elif path.suffix in (".json", ".txt", ".model"):
-                shutil.copy(path, staging / path.name)
-        entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()], known=known)
-        manifest = source_manifest.with_files(entries)
-        manifest.write(staging)
-    return CastResult(output, precision, written, manifest)
+    written = 0
+    with derived_folder(source, output, label="cast", overwrite=overwrite) as derived:
+        for path in sorted(source.glob("*.safetensors")):
+            size, crcs, derived.known[path.name] = cast_file(path, derived.staging / path.name, precision)
+            verify_cast(path, derived.staging / path.name, precision, crcs)
+            written += size
+        config = json.loads((source / "config.json").read_text())
+        config["dtype"] = str(TARGETS[precision][0]).removeprefix("torch.")
+        (derived.staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return CastResult(output, precision, written, derived.manifest)

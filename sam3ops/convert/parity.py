@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sam3ops.inference.segmenter import Result, Segmenter
+from sam3ops.inference.result import Result
+from sam3ops.inference.segmenter import Segmenter
 
 DEFAULT_MIN_MASK_IOU = 0.98
 DEFAULT_MAX_SCORE_DIFF = 0.02

@@ -30,7 +30,7 @@ class VisionFeatures(NamedTuple):
     pos_1: torch.Tensor
     pos_2: torch.Tensor
 
-    def select(self, index: torch.Tensor | list[int]) -> "VisionFeatures":
+    def select(self, index: torch.Tensor | list[int]) -> VisionFeatures:
         """The features of the images at ``index`` along the batch axis (repeats allowed)."""
         index = torch.as_tensor(index, device=self.fpn_0.device)
         return VisionFeatures(*(t.index_select(0, index) for t in self))

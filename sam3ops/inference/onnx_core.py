@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sam3ops.checkpoint.kinds import ONNX_GRAPHS
 from sam3ops.errors import UsageError
 from sam3ops.inference.core import Outputs, VisionFeatures
-
-GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
 
 
 def providers_for(device: str) -> list[str]:
@@ -36,7 +35,7 @@ class OnnxCore:
         import onnxruntime as ort
 
         providers = providers_for(device)
-        self.sessions = {name: ort.InferenceSession(str(Path(folder) / name), providers=providers) for name in GRAPHS}
+        self.sessions = {name: ort.InferenceSession(str(Path(folder) / name), providers=providers) for name in ONNX_GRAPHS}
         self.device, self.dtype = torch.device("cpu"), torch.float32  # I/O is numpy on the host
         self.providers = providers
 

@@ -18,54 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam3ops.errors import PromptsError, UsageError, WeightsError
+from sam3ops.checkpoint.kinds import check_weights_dir, is_engine_dir, is_onnx_dir
+from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
+from sam3ops.inference.result import Result
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STAGES = ("preprocess", "vision", "text", "decoder", "postprocess")
-
-
-@dataclass
-class Result:
-    """Instances found in one image, at the image's own resolution."""
-
-    image: str
-    prompts: list[str]
-    masks: np.ndarray  # (N, H, W) bool
-    boxes: np.ndarray  # (N, 4) float32, xyxy in pixels
-    scores: np.ndarray  # (N,) float32
-    labels: list[str]  # the prompt of each instance
-    semantic: np.ndarray  # (H, W) uint16: 0 = nothing, i + 1 = prompts[i]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the image."""
-        return tuple(self.semantic.shape)
-
-    @property
-    def areas(self) -> np.ndarray:
-        """Pixels in each instance mask."""
-        return self.masks.reshape(len(self.masks), -1).sum(axis=1) if len(self.masks) else np.zeros(0, np.int64)
-
-    def counts(self) -> dict[str, int]:
-        """Instances per prompt (every prompt listed, zeros included)."""
-        return {prompt: self.labels.count(prompt) for prompt in self.prompts}
-
-    def to_json(self) -> dict:
-        """Labels, scores, boxes and areas as plain JSON types."""
-        return {
-            "image": self.image,
-            "height": self.size[0],
-            "width": self.size[1],
-            "prompts": self.prompts,
-            "instances": [
-                {"label": label, "score": round(float(score), 6), "box_xyxy": [round(float(v), 2) for v in box],
-                 "area": int(area)}
-                for label, score, box, area in zip(self.labels, self.scores, self.boxes, self.areas)
-            ],
-        }
 
 
 @dataclass
@@ -97,27 +58,6 @@ def resolve_precision(precision: str) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def is_onnx_dir(weights_dir: Path) -> bool:
-    """True when the folder holds the three ONNX graphs of ``sam3ops convert --format onnx``."""
-    return all((Path(weights_dir) / name).is_file() for name in ("vision.onnx", "text.onnx", "decoder.onnx"))
-
-
-def is_engine_dir(weights_dir: Path) -> bool:
-    """True when the folder holds the three TensorRT engines of ``sam3ops convert --format tensorrt``."""
-    return all((Path(weights_dir) / name).is_file() for name in ("vision.engine", "text.engine", "decoder.engine"))
-
-
-def check_weights_dir(weights_dir: Path) -> Path:
-    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors, ONNX or engines); :class:`WeightsError` otherwise."""
-    weights_dir = Path(weights_dir)
-    if not weights_dir.is_dir():
-        raise WeightsError(f"weights folder {weights_dir} not found")
-    missing = [name for name in ("config.json", "processor_config.json") if not (weights_dir / name).is_file()]
-    if missing or not (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)):
-        raise WeightsError(f"{weights_dir} is not a complete SAM3 checkpoint (missing {', '.join(missing) or 'weights'})")
-    return weights_dir
-
-
 class Segmenter:
     """SAM3 text-prompted instance segmentation over a model core.
 
@@ -145,7 +85,7 @@ class Segmenter:
 
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
-                 **kwargs) -> "Segmenter":
+                 **kwargs) -> Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
         A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
@@ -206,7 +146,7 @@ class Segmenter:
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text features and attention masks for ``prompts``; each distinct prompt is encoded once ever."""
-        from sam3ops.prompts import validate_prompt
+        from sam3ops.inference.prompts import validate_prompt
 
         prompts = [validate_prompt(p) for p in prompts]
         if new := [p for p in dict.fromkeys(prompts) if p not in self._text_cache]:
@@ -230,7 +170,7 @@ class Segmenter:
         Returns:
             One :class:`Result` per image, in order.
         """
-        from sam3ops.prompts import clean_prompts
+        from sam3ops.inference.prompts import clean_prompts
 
         if not prompts:
             raise PromptsError("no prompts given", hint="pass --prompt TEXT or --prompt-set NAME")

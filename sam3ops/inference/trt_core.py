@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
+from sam3ops.checkpoint.kinds import ENGINES
 from sam3ops.errors import TensorRTError, TensorRTUnavailableError, UsageError
 from sam3ops.inference.core import Outputs, VisionFeatures
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("vision.engine", "text.engine", "decoder.engine")
 
 
 def require_tensorrt():

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sam3ops import registry
+from sam3ops.checkpoint.atomic import atomic_write, replace_folder
+from sam3ops.checkpoint.manifest import verify_folder
 from sam3ops.errors import EngineMismatchError, IntegrityError, PullError, RegistryNotFoundError, UsageError
-from sam3ops.manifest import MANIFEST_NAME, Manifest, atomic_write_text, file_hashes
+from sam3ops.registry import registration as registry
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | 
     if _up_to_date(dest, name, version, tags):
         info = json.loads((dest / INFO_NAME).read_text())
         if info.get("alias") != alias:
-            atomic_write_text(dest / INFO_NAME, json.dumps({**info, "alias": alias}, indent=2) + "\n")
+            atomic_write(dest / INFO_NAME, json.dumps({**info, "alias": alias}, indent=2) + "\n")
         result.files, result.up_to_date = info["files"], True
         result.bytes_total = sum((dest / p).stat().st_size for p in result.files)
         result.seconds = time.perf_counter() - started
@@ -170,8 +171,8 @@ def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | 
             "forced_engine_mismatch": problems, "manifest_sha256": tags.get("manifest_sha256"),
             "pulled_at": registry.now(), "files": result.files}
     (staging / STATE_NAME).unlink(missing_ok=True)
-    atomic_write_text(staging / INFO_NAME, json.dumps(info, indent=2) + "\n")
-    _swap_into_place(staging, dest)
+    atomic_write(staging / INFO_NAME, json.dumps(info, indent=2) + "\n")
+    replace_folder(staging, dest)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -219,60 +220,15 @@ def _prepare_staging(staging: Path, state: dict) -> None:
             return
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    atomic_write_text(staging / STATE_NAME, json.dumps(state))
+    atomic_write(staging / STATE_NAME, json.dumps(state))
 
 
 def _verify(folder: Path, tags: dict[str, str], known: dict[str, str], what: str) -> dict[str, str]:
-    """path -> sha256 of every file, after checking them all against the manifest.
-
-    ``known`` holds sha256s computed while writing (no second read).
-    """
-    manifest_path = folder / MANIFEST_NAME
-    expected = tags.get("manifest_sha256")
-    if not manifest_path.is_file():
-        raise IntegrityError(f"{what} has no {MANIFEST_NAME}", hint="register the version again")
-    if expected and (known.get(MANIFEST_NAME) or file_hashes(manifest_path)[0]) != expected:
-        raise IntegrityError(f"{what}: {MANIFEST_NAME} differs from the one registered (manifest_sha256 tag)",
-                             hint="the artifact store was altered: register the version again from its run")
-    manifest = Manifest.read(folder)
-    listed = {entry.path: entry for entry in manifest.files}
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-               if p.is_file() and p.name not in (INFO_NAME, STATE_NAME)}
-    problems = [f"{rel}: not in the manifest" for rel in sorted(present - set(listed) - {MANIFEST_NAME})]
-    problems += [f"{rel}: missing" for rel in sorted(set(listed) - present)]
-    hashes = {MANIFEST_NAME: expected or file_hashes(manifest_path)[0]}
-    for rel, entry in sorted(listed.items()):
-        if rel not in present:
-            continue
-        size = (folder / rel).stat().st_size
-        digest = known.get(rel) or file_hashes(folder / rel)[0]
-        if size != entry.size:
-            problems.append(f"{rel}: {size} bytes, the manifest says {entry.size}")
-        elif digest != entry.sha256:
-            problems.append(f"{rel}: sha256 differs from the manifest")
-        hashes[rel] = digest
-    if problems:
-        raise IntegrityError(f"{what} does not match its manifest: {'; '.join(problems[:3])}",
-                             hint="the artifact store holds other bytes than were registered: register the "
-                                  "version again from its run (DEST was left as it was)")
-    return hashes
-
-
-def _swap_into_place(staging: Path, dest: Path) -> None:
-    """``staging`` becomes ``dest``; an earlier pull there is moved aside first, then removed."""
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        dest.rename(old)
-    try:
-        staging.rename(dest)
-    except BaseException:
-        if old is not None:
-            old.rename(dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """path -> sha256 of every file, after checking them all against the registered manifest."""
+    return verify_folder(folder, what=what, manifest_sha256=tags.get("manifest_sha256"), known=known,
+                         only_listed=True, ignore=(INFO_NAME, STATE_NAME),
+                         hint="the artifact store holds other bytes than were registered: register the "
+                              "version again from its run (DEST was left as it was)")
 
 
 class _Fetcher:
@@ -359,10 +315,9 @@ class _Fetcher:
 
     def _stream(self, remote: str, part: Path, offset: int, size: int) -> str | None:
         """One GET from ``offset``; returns the sha256 when the whole file came in this one stream."""
+        from mlflow.exceptions import MlflowException
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request
-
-        from mlflow.exceptions import MlflowException
 
         headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
-import json
 import logging
 import os
 import shutil
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops import tracking
+from sam3ops.checkpoint.kinds import engine_sidecar
+from sam3ops.checkpoint.manifest import verify_folder
 from sam3ops.errors import RegistrationRefusedError, RegistryNotFoundError, UsageError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,8 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from sam3ops import pyfunc
-    from sam3ops.manifest import file_hashes
+    from sam3ops.checkpoint.manifest import file_hashes
+    from sam3ops.registry import pyfunc
 
     mlflow_client = client()
     try:
@@ -243,7 +244,7 @@ def _gather_weights(mlflow_client, run, stage: str, tmp: Path) -> Path:
     """The run's weights folder, complete and verified, as ``tmp/weights``."""
     import mlflow
 
-    from sam3ops.manifest import MANIFEST_NAME, Manifest, file_hashes
+    from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest, file_hashes
 
     run_id = run.info.run_id
     target = tmp / "weights"
@@ -271,26 +272,13 @@ def _gather_weights(mlflow_client, run, stage: str, tmp: Path) -> Path:
                 os.link(folder / rel, target / rel)  # no copy of a multi-GB checkpoint
             except OSError:
                 shutil.copy2(folder / rel, target / rel)
-    _verify_folder(target, f"the weights of run {run_id}")
+    verify_folder(target, what=f"the weights of run {run_id}", only_listed=True,
+                  hint="convert (or download) again; the files changed after they were written")
     return target
 
 
-def _verify_folder(folder: Path, what: str) -> None:
-    from sam3ops.errors import IntegrityError
-    from sam3ops.manifest import MANIFEST_NAME, Manifest
-
-    manifest = Manifest.read(folder)
-    problems = manifest.problems(folder)
-    listed = {entry.path for entry in manifest.files} | {MANIFEST_NAME}
-    problems += [f"{p.relative_to(folder).as_posix()}: not in the manifest" for p in sorted(folder.rglob("*"))
-                 if p.is_file() and p.relative_to(folder).as_posix() not in listed]
-    if problems:
-        raise IntegrityError(f"{what} do not match their manifest: {'; '.join(problems[:3])}",
-                             hint="convert (or download) again; the files changed after they were written")
-
-
 def _version_tags(run, stage: str, weights: Path) -> dict[str, str]:
-    from sam3ops.manifest import Manifest
+    from sam3ops.checkpoint.manifest import Manifest
 
     tags, run_id = run.data.tags, run.info.run_id
     manifest = Manifest.read(weights)
@@ -311,19 +299,11 @@ def _version_tags(run, stage: str, weights: Path) -> dict[str, str]:
     if manifest.preset:
         out["preset"] = manifest.preset
     if out["format"] in ENGINE_FORMATS:
-        sidecar = _engine_sidecar(weights)
+        sidecar = engine_sidecar(weights)
         out["trt_version"] = tags.get("trt_version") or str(sidecar.get("tensorrt_version", "unknown"))
         out["gpu_name"] = tags.get("gpu_name") or str(sidecar.get("gpu_name", "unknown"))
         out["compute_capability"] = tags.get("compute_capability") or str(sidecar.get("compute_capability", "unknown"))
     return out
-
-
-def _engine_sidecar(weights: Path) -> dict:
-    for path in sorted(weights.glob("*.json")):
-        with contextlib.suppress(ValueError, OSError):
-            if isinstance(data := json.loads(path.read_text()), dict) and "tensorrt_version" in data:
-                return data
-    return {}
 
 
 def _benchmark_tags(mlflow_client, run) -> dict[str, str]:
@@ -392,14 +372,14 @@ def _ensure_model(mlflow_client, name: str) -> None:
 
 def promote(**kwargs):
     """:func:`sam3ops.promotion.promote`, here too so that the registry's API is one import."""
-    from sam3ops import promotion
+    from sam3ops.registry import promotion
 
     return promotion.promote(**kwargs)
 
 
 def rollback(**kwargs):
     """:func:`sam3ops.promotion.rollback`, here too so that the registry's API is one import."""
-    from sam3ops import promotion
+    from sam3ops.registry import promotion
 
     return promotion.rollback(**kwargs)
 
@@ -419,9 +399,9 @@ def load(uri: str = f"models:/{DEFAULT_NAME}@{DEFAULT_ALIAS}", *, device: str | 
     version is pulled (verified) into ``cache_dir/NAME/VERSION`` once; later loads reuse it.
     ``device`` defaults to ``cuda`` where there is a GPU (engines need it), else ``cpu``.
     """
-    from sam3ops import pull as pull_lib
     from sam3ops.inference.segmenter import Segmenter
-    from sam3ops.pyfunc import default_device, runtime_precision
+    from sam3ops.registry import download as pull_lib
+    from sam3ops.registry.pyfunc import default_device, runtime_precision
 
     device = device or default_device()
     if not uri.startswith("models:/"):

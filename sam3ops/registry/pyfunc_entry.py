@@ -6,6 +6,6 @@ Loading a version runs this file instead of unpickling an object, so any sam3ops
 
 import mlflow
 
-from sam3ops.pyfunc import Sam3PyFunc
+from sam3ops.registry.pyfunc import Sam3PyFunc
 
 mlflow.models.set_model(Sam3PyFunc())

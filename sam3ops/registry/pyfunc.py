@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mlflow
 
-from sam3ops.errors import ImageError, IntegrityError, UsageError
+from sam3ops.errors import ImageError, UsageError
 
 WEIGHTS_ARTIFACT = "weights"
 DEVICE_ENV = "SAM3OPS_DEVICE"
@@ -93,7 +93,7 @@ def _looks_like_image(data: bytes) -> bool:
 
 def encode_result(result) -> dict:
     """A :class:`Result` as plain JSON types: labels, scores, boxes and COCO RLE masks."""
-    from sam3ops.predict import coco_rle
+    from sam3ops.predict.write import coco_rle
 
     return {
         "height": int(result.size[0]),
@@ -128,21 +128,14 @@ class Sam3PyFunc(mlflow.pyfunc.PythonModel):
     """The pyfunc face of a registered SAM3 version (see the module docstring for input and output)."""
 
     def load_context(self, context) -> None:
+        from sam3ops.checkpoint.manifest import verify_folder
         from sam3ops.inference.segmenter import Segmenter
-        from sam3ops.manifest import Manifest
-
-        from sam3ops.manifest import MANIFEST_NAME, file_hashes
 
         weights = Path(context.artifacts[WEIGHTS_ARTIFACT])
         config = context.model_config or {}
-        # The same checks as `sam3ops pull`: the manifest is the one registered, the files match it.
-        expected = config.get("manifest_sha256")
-        if expected and file_hashes(weights / MANIFEST_NAME)[0] != expected:
-            raise IntegrityError(f"the model's {MANIFEST_NAME} differs from the one registered",
-                                 hint="the artifact store was altered: register the version again")
-        if problems := Manifest.read(weights).problems(weights):
-            raise IntegrityError(f"the model's weights differ from their manifest: {'; '.join(problems[:3])}",
-                                 hint="the artifact store was altered: register the version again")
+        # The same check as `sam3ops pull`: the manifest is the one registered, the files match it.
+        verify_folder(weights, what="the model's weights", manifest_sha256=config.get("manifest_sha256"),
+                      hint="the artifact store was altered: register the version again")
         self.device = default_device()
         self.segmenter = Segmenter.from_dir(weights, device=self.device,
                                             precision=runtime_precision(config.get("precision", "fp32"), self.device))

@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam3ops import manifest as manifest_lib
-from sam3ops import tokenizer as tokenizer_lib
+from sam3ops.checkpoint import atomic
+from sam3ops.checkpoint import manifest as manifest_lib
+from sam3ops.checkpoint.atomic import staged_folder
 from sam3ops.errors import UsageError, WeightsError
-from sam3ops.staging import staged_folder
+from sam3ops.weights import tokenizer as tokenizer_lib
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def _existing(output: Path, preset: str, seed: int) -> manifest_lib.Manifest | N
     if not (output / manifest_lib.MANIFEST_NAME).is_file():
         return None
     existing = manifest_lib.Manifest.read(output)
-    if existing.random and existing.preset == preset and existing.seed == seed and not existing.problems(output):
+    if existing.random and existing.preset == preset and existing.seed == seed and manifest_lib.is_intact(output):
         return existing
     return None
 
@@ -147,7 +148,7 @@ def init_weights(*, preset: str, output: Path, seed: int = 0, force: bool = Fals
         tokenizer_lib.write_vocab_files(vocab, merges, staging)
 
         for written in staging.iterdir():  # some writers create owner-only files; use the umask like `cp`
-            written.chmod(0o666 & ~manifest_lib.current_umask())
+            written.chmod(0o666 & ~atomic.current_umask())
         entries = manifest_lib.entries_for(staging, [p.name for p in staging.iterdir() if p.is_file()])
         manifest = manifest_lib.Manifest(
             repo_id=f"{RANDOM_REPO_PREFIX}{preset}",

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sam3ops import viz
+from sam3ops.checkpoint.atomic import staged_folder
 from sam3ops.errors import ImageError
 from sam3ops.inference.images import DEFAULT_MAX_PIXELS, load_image
-from sam3ops.inference.segmenter import Result, Segmenter
-from sam3ops.prompts import clean_prompts
-from sam3ops.staging import staged_folder
+from sam3ops.inference.prompts import clean_prompts
+from sam3ops.inference.result import Result
+from sam3ops.inference.segmenter import Segmenter
+from sam3ops.predict import viz
 
 log = logging.getLogger(__name__)
 

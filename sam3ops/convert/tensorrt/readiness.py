@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam3ops.convert.trt_onnx_ops import OPSET_RANGE, SUPPORTED, TRT_VERSION, UNSUPPORTED
+from sam3ops.convert.tensorrt.ops import OPSET_RANGE, SUPPORTED, TRT_VERSION, UNSUPPORTED
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -55,7 +55,7 @@ class Readiness:
                 "unsupported_ops": self.unsupported_ops, "problems": self.problems, "warnings": self.warnings}
 
     @classmethod
-    def merge(cls, parts: list["Readiness"]) -> "Readiness":
+    def merge(cls, parts: list[Readiness]) -> Readiness:
         """One report for several graphs."""
         return cls(graphs=[g for p in parts for g in p.graphs], problems=[m for p in parts for m in p.problems],
                    warnings=[m for p in parts for m in p.warnings],

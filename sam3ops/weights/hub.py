@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam3ops import manifest as manifest_lib
-from sam3ops import transfer
+from sam3ops.checkpoint import manifest as manifest_lib
 from sam3ops.errors import (
     DiskSpaceError,
     HubAccessError,
@@ -29,6 +28,7 @@ from sam3ops.errors import (
     RevisionNotFoundError,
     UsageError,
 )
+from sam3ops.weights import transfer
 
 log = logging.getLogger(__name__)
 

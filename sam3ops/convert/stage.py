@@ -1,8 +1,4 @@
-"""Each stage as one tracked call: open its MLflow run, call the library, log what it did.
-
-The CLI commands and the pipeline both call these; ``nested=True`` makes the run a child of the
-active one (the pipeline's).
-"""
+"""The convert stage: one conversion (fp16, bf16, onnx, tensorrt) in one MLflow run, gated on parity."""
 
 from __future__ import annotations
 
@@ -10,93 +6,6 @@ import os
 from pathlib import Path
 
 from sam3ops import tracking
-from sam3ops.errors import PartialFailureError
-
-
-def download_stage(*, repo_id: str, revision: str, output: str, include: str, token: str | None = None,
-                   nested: bool = False):
-    """Download weights from the hub in a ``download`` run; return (DownloadResult, run id)."""
-    import mlflow
-
-    from sam3ops import hub
-
-    params = {"repo_id": repo_id, "revision": revision, "output": output, "include": include}
-    with tracking.stage_run("download", params=params, tags={"weights_random": "false"}, nested=nested) as run:
-        result = hub.download(repo_id=repo_id, revision=revision, output=Path(output), include=include, token=token)
-        # weights_dir: where `sam3ops register` finds the files (checked against the logged manifest).
-        mlflow.set_tags({"weights_commit": result.manifest.commit, "repo_id": repo_id,
-                         "weights_dir": str(Path(output).resolve())})
-        mlflow.log_metrics({
-            "bytes_downloaded": result.bytes_downloaded,
-            "seconds": result.seconds,
-            "mb_per_s": result.mb_per_s,
-            "files_fetched": len(result.fetched),
-            "files_total": len(result.manifest.files),
-        })
-        mlflow.log_artifact(str(Path(output) / "manifest.json"))
-    return result, run.info.run_id
-
-
-def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool = False, nested: bool = False):
-    """Write a random-weights preset in an ``init`` run; return (InitResult, run id)."""
-    import mlflow
-
-    from sam3ops import presets
-
-    params = {"preset": preset, "output": output, "seed": seed}
-    folder = Path(f"weights/sam3-{preset}" if output == "auto" else output)
-    with tracking.stage_run("init", params=params, tags={"weights_random": "true", "preset": preset},
-                            nested=nested) as run:
-        result = presets.init_weights(preset=preset, output=folder, seed=seed, force=force)
-        mlflow.set_tags({"weights_commit": result.manifest.commit, "reused": str(result.reused).lower(),
-                         "weights_dir": str(folder.resolve())})
-        if not result.reused:
-            mlflow.log_metrics({"parameters": result.parameters, "seconds": result.seconds})
-        mlflow.log_metric("bytes_written", sum(f.size for f in result.manifest.files))
-        mlflow.log_artifact(str(folder / "manifest.json"))
-    return result, run.info.run_id
-
-
-def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = (), prompt_sets: list[str] = (),
-                  output: str = "predictions", device: str = "cpu", precision: str = "fp32",
-                  compile_model: bool = False, score_threshold: float = 0.5, mask_threshold: float = 0.5,
-                  max_pixels: int | None = None, nested: bool = False):
-    """Segment images in a ``predict`` run; return (PredictSummary, run id, weights manifest or None).
-
-    Raises:
-        PartialFailureError: after logging everything, when some images failed (the run is FAILED).
-    """
-    import mlflow
-
-    from sam3ops import predict as predict_lib
-    from sam3ops.inference import Segmenter, collect_images
-    from sam3ops.inference.images import DEFAULT_MAX_PIXELS
-    from sam3ops.manifest import MANIFEST_NAME, Manifest
-    from sam3ops.prompts import resolve_prompts
-
-    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
-    params = {"images": " ".join(images), "weights": weights, "prompt": "|".join(prompt_texts),
-              "prompt_set": ",".join(prompt_sets), "output": output, "device": device, "precision": precision,
-              "compile": compile_model, "score_threshold": score_threshold, "mask_threshold": mask_threshold,
-              "max_pixels": max_pixels}
-    with tracking.stage_run("predict", params=params, nested=nested) as run:
-        prompts = resolve_prompts(prompt_texts, prompt_sets)
-        paths = collect_images(images)
-        segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
-                                       score_threshold=score_threshold, mask_threshold=mask_threshold)
-        manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
-        identity = {"weights_commit": manifest.commit if manifest else "unknown",
-                    "weights_random": str(manifest.random if manifest else False).lower()}
-        # The weights' identity as params too, so the compare view lines runs up by it.
-        mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
-        mlflow.set_tags(identity)
-        summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
-                                      max_pixels=max_pixels)
-        predict_lib.log_to_mlflow(summary, segmenter)
-        if summary.failed:
-            raise PartialFailureError(f"{len(summary.failed)} of {len(summary.outcomes)} images failed")
-    return summary, run.info.run_id, manifest
-
 
 FORMATS = ("fp16", "bf16", "onnx", "tensorrt")
 
@@ -134,10 +43,10 @@ def _convert_tensorrt(*, input_dir: Path, output: Path, precision: str, batch, w
     """(Export ONNX,) check the graphs' readiness, build the engines; log the build."""
     import mlflow
 
+    from sam3ops.checkpoint.kinds import require_empty
     from sam3ops.convert import trt_readiness
-    from sam3ops.convert.tensorrt_build import build_engines, onnx_source
+    from sam3ops.convert.tensorrt.build import build_engines, onnx_source
     from sam3ops.errors import TensorRTError
-    from sam3ops.staging import require_empty
 
     require_empty(output, overwrite=overwrite)  # before exporting ONNX for nothing
     with onnx_source(input_dir, near=output, opset=opset) as onnx_dir:
@@ -163,9 +72,9 @@ def _reference(folder: Path, device: str) -> tuple[Path, str]:
     """
     import mlflow
 
-    from sam3ops.convert.onnx_fp16 import is_fp16_graph
+    from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
+    from sam3ops.convert.onnx.fp16 import is_fp16_graph
     from sam3ops.errors import UsageError
-    from sam3ops.inference.segmenter import check_weights_dir, is_onnx_dir
 
     folder = check_weights_dir(folder)
     if any(folder.glob("*.safetensors")):
@@ -206,12 +115,12 @@ def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool =
 
     import mlflow
 
+    from sam3ops.checkpoint.manifest import Manifest
     from sam3ops.convert import cast, onnx_export, parity, tensorrt_build, trt_readiness
     from sam3ops.errors import ParityError, UsageError
     from sam3ops.inference import Segmenter
     from sam3ops.inference.trt_core import require_tensorrt
-    from sam3ops.manifest import Manifest
-    from sam3ops.samples import DEFAULT_SAMPLES, sample_image
+    from sam3ops.predict.samples import DEFAULT_SAMPLES, sample_image
 
     resolved = _precision_for(format, precision)
     if format == "tensorrt" and not device.startswith("cuda"):

@@ -103,7 +103,7 @@ class MlflowServer:
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120) -> "MlflowServer":
+    def start(self, timeout: float = 120) -> MlflowServer:
         """Start (or restart, on the same port and stores) and wait for ``/health``."""
         self.artifacts.mkdir(parents=True, exist_ok=True)
         command = [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", self.backend_uri,
@@ -166,7 +166,7 @@ class Postgres:
             command = ["runuser", "-u", self.run_as.pw_name, "--", *command]
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=check, cwd=self.root)
 
-    def start(self) -> "Postgres":
+    def start(self) -> Postgres:
         try:
             self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
                       "-E", "UTF8", "--no-sync")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from sam3ops.errors import PromptsError
+from sam3ops.inference.prompts import clean_prompts, validate_prompt
 
 DEFAULT_FILE = Path("prompts") / "default_prompts.json"
 
@@ -20,21 +21,6 @@ def default_path() -> Path:
     from sam3ops.tracking import workspace_root
 
     return workspace_root() / DEFAULT_FILE
-
-
-def validate_prompt(prompt: object, *, where: str = "prompt") -> str:
-    """Return ``prompt`` with surrounding whitespace removed; :class:`PromptsError` if not usable text."""
-    if not isinstance(prompt, str):
-        raise PromptsError(f"{where} must be text, got {type(prompt).__name__}")
-    cleaned = " ".join(prompt.split())
-    if not cleaned:
-        raise PromptsError(f"{where} is empty or blank", hint="give a short noun phrase such as 'person'")
-    return cleaned
-
-
-def clean_prompts(prompts) -> list[str]:
-    """Each prompt validated and whitespace-normalised, duplicates dropped, order kept."""
-    return list(dict.fromkeys(validate_prompt(p) for p in prompts))
 
 
 def load_prompt_sets(path: Path | None = None) -> dict[str, list[str]]:

@@ -43,7 +43,7 @@ def convert_graph(path: Path) -> None:
     import onnx
     from onnxconverter_common import float16
 
-    from sam3ops.convert.onnx_export import check_graph
+    from sam3ops.convert.onnx.graph import check_graph
 
     path = Path(path)
     data = path.with_name(path.name + ".data")

@@ -25,8 +25,17 @@ from dataclasses import dataclass
 
 from sam3ops import tracking
 from sam3ops.errors import PromotionConflictError, PromotionRefusedError, RegistryNotFoundError, UsageError
-from sam3ops.registry import DEFAULT_ALIAS, DEFAULT_NAME, ENGINE_FORMATS, client, error_code, now, require_model, \
-    resolve_version, who
+from sam3ops.registry.registration import (
+    DEFAULT_ALIAS,
+    DEFAULT_NAME,
+    ENGINE_FORMATS,
+    client,
+    error_code,
+    now,
+    require_model,
+    resolve_version,
+    who,
+)
 
 log = logging.getLogger(__name__)
 

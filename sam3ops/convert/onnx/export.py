@@ -12,12 +12,13 @@ also carries the config, processor and tokenizer files, so the Segmenter can run
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from sam3ops.checkpoint.kinds import ONNX_GRAPHS
+from sam3ops.convert.onnx.graph import check_graph
 from sam3ops.inference.core import VisionFeatures
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ VISION_OUTPUTS = list(VisionFeatures._fields)
 TEXT_INPUTS = ["input_ids", "attention_mask"]
 DECODER_INPUTS = [*VISION_OUTPUTS, "text_features", "attention_mask"]
 DECODER_OUTPUTS = ["pred_masks", "pred_boxes", "pred_logits", "presence_logits", "semantic_seg"]
-GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
+GRAPHS = ONNX_GRAPHS
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -92,20 +93,12 @@ def _export(module, args, path: Path, inputs: list[str], outputs: list[str], ops
     check_graph(path)
 
 
-def check_graph(path: Path) -> None:
-    """``onnx.checker``'s full check and strict shape inference of the graph at ``path``."""
-    import onnx
-
-    onnx.checker.check_model(str(path), full_check=True)  # by path: works past 2 GB
-    onnx.shape_inference.infer_shapes_path(str(path), check_type=True, strict_mode=True)
-
-
 def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, precision: str = "fp32",
                 overwrite: bool = False) -> OnnxExport:
     """Export the three graphs of the weights folder ``source`` into ``output``.
 
     ``precision="fp16"`` rewrites each exported graph to float16 (float32 inputs and outputs kept;
-    see :mod:`sam3ops.convert.onnx_fp16`).
+    see :mod:`sam3ops.convert.onnx.fp16`).
 
     Raises:
         WeightsError, UsageError: as ``cast_weights`` (missing source, non-empty output), or an
@@ -113,11 +106,10 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     """
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3ops import manifest as manifest_lib
+    from sam3ops.checkpoint.derive import derived_folder
+    from sam3ops.checkpoint.kinds import check_weights_dir, require_empty
     from sam3ops.errors import UsageError, WeightsError
     from sam3ops.inference.core import TorchCore
-    from sam3ops.inference.segmenter import check_weights_dir
-    from sam3ops.staging import require_empty, staged_folder
 
     if opset < 17:
         raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
@@ -127,8 +119,7 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     if not any(source.glob("*.safetensors")):
         raise WeightsError(f"{source} holds no safetensors weights to export",
                            hint="export from the fp32 weights folder (download or init)")
-    require_empty(output, overwrite=overwrite)
-    source_manifest = manifest_lib.Manifest.read(source)
+    require_empty(output, overwrite=overwrite)  # before loading the model for nothing
     core = TorchCore(Sam3Model.from_pretrained(source, dtype=torch.float32))
     processor = Sam3Processor.from_pretrained(source)
     size = processor.image_processor.size["height"]
@@ -136,7 +127,8 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     pixel_values = torch.zeros(2, 3, size, size)
     text = processor.tokenizer(["person", "cat"], padding="max_length", truncation=True,
                                max_length=processor.tokenizer.model_max_length, return_tensors="pt")
-    with staged_folder(output, "onnx") as staging:
+    with derived_folder(source, output, label="onnx", overwrite=overwrite) as derived:
+        staging = derived.staging
         # no_grad, not inference_mode: the tracer cannot take inference tensors as inputs. The
         # decoder's example inputs need one real encoder pass; batch 1 keeps its activations small.
         with torch.no_grad():
@@ -154,18 +146,13 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
         if precision == "fp16":
             import gc
 
-            from sam3ops.convert.onnx_fp16 import convert_graph
+            from sam3ops.convert.onnx.fp16 import convert_graph
 
             del core, vision, features  # the fp32 model (3.4 GB at full size) is not needed any more
             gc.collect()
             for name in GRAPHS:
                 log.info("converting %s to fp16", name)
                 convert_graph(staging / name)
-        for path in source.iterdir():
-            if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
-                shutil.copy(path, staging / path.name)
-        files = [p.name for p in staging.iterdir() if p.is_file()]
-        source_manifest.with_files(manifest_lib.entries_for(staging, files)).write(staging)
     graphs = [output / name for name in GRAPHS]
     onnx_bytes = sum(p.stat().st_size for p in output.iterdir() if p.is_file() and ".onnx" in p.name)
     return OnnxExport(output, graphs, opset, onnx_bytes)

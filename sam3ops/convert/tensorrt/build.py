@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam3ops.checkpoint.atomic import atomic_write
 from sam3ops.errors import TensorRTError, UsageError, WeightsError
 from sam3ops.inference.trt_core import require_tensorrt, trt_logger
 
@@ -72,8 +72,8 @@ def check_options(*, precision: str, batch: tuple[int, int, int], workspace_gb: 
 def onnx_source(input_dir: Path, *, near: Path, opset: int) -> Iterator[Path]:
     """The ONNX folder to build from: ``input_dir`` if it holds the graphs, else a temporary export
     of its safetensors beside ``near`` (removed afterwards, whatever happens)."""
-    from sam3ops.convert.onnx_export import export_onnx
-    from sam3ops.inference.segmenter import check_weights_dir, is_onnx_dir
+    from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
+    from sam3ops.convert.onnx.export import export_onnx
 
     input_dir = check_weights_dir(Path(input_dir))
     if is_onnx_dir(input_dir):
@@ -104,10 +104,9 @@ def _gpu() -> dict:
 
 
 def _save_cache(path: Path, blob: bytes) -> None:
+    # A unique temporary name per writer: two builds that share a cache never write into one file.
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(blob)
-    os.replace(temporary, path)  # never half a cache
+    atomic_write(path, blob)
 
 
 def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong: bool, batch, workspace_gb: float,
@@ -169,10 +168,9 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
         TensorRTUnavailableError: no tensorrt module or no GPU (checked before anything else).
         TensorRTError: a graph TensorRT cannot parse or build.
     """
-    from sam3ops import manifest as manifest_lib
-    from sam3ops.convert.onnx_fp16 import convert_graph, is_fp16_graph
-    from sam3ops.inference.segmenter import check_weights_dir, is_onnx_dir
-    from sam3ops.staging import require_empty, staged_folder
+    from sam3ops.checkpoint.derive import derived_folder
+    from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir, require_empty
+    from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
 
     batch = check_options(precision=precision, batch=batch, workspace_gb=workspace_gb)
     trt = require_tensorrt()
@@ -191,7 +189,8 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
     timing_cache = Path(timing_cache) if timing_cache else None
     cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
     gpu, seconds, sidecar = _gpu(), {}, {}
-    with staged_folder(output, "trt") as staging:
+    with derived_folder(source, output, label="trt", overwrite=overwrite) as derived:
+        staging = derived.staging
         with tempfile.TemporaryDirectory(dir=staging) as scratch:  # removed before the folder is renamed
             graphs = source
             if strong and not fp16_graphs:  # fp16 on a TensorRT without the flag: float16 graphs first
@@ -214,11 +213,6 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
                         "timing_cache": str(timing_cache) if timing_cache else None}
                 sidecar = sidecar or data
                 (staging / f"{engine}.json").write_text(json.dumps(data, indent=2) + "\n")
-        for path in source.iterdir():
-            if path.is_file() and path.suffix in (".json", ".txt") and path.name != manifest_lib.MANIFEST_NAME:
-                shutil.copy(path, staging / path.name)
-        files = [p.name for p in staging.iterdir() if p.is_file()]
-        manifest_lib.Manifest.read(source).with_files(manifest_lib.entries_for(staging, files)).write(staging)
     engines = [output / name for name in ENGINES.values()]
     return EngineBuild(output, engines, precision, "strong" if strong else "weak",
                        sum(p.stat().st_size for p in engines), seconds, sidecar)

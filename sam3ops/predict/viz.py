@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sam3ops.inference.segmenter import Result
+from sam3ops.inference.result import Result
 
 # Plotly's qualitative "Plotly" palette, extended: distinct hues that read on photos.
 PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",

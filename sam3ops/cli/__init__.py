@@ -17,9 +17,9 @@ from pathlib import Path
 import click
 
 import sam3ops
-from sam3ops import redact
 from sam3ops.errors import Sam3opsError
 from sam3ops.inference.images import DEFAULT_MAX_PIXELS
+from sam3ops.tracking import redact
 
 DEBUG_ENV = "SAM3OPS_DEBUG"
 
@@ -70,7 +70,7 @@ def download(repo_id: str, revision: str, output: Path, include: str, token: str
     files already intact are kept and partial ones resume. Set HF_HUB_DISABLE_PROGRESS_BARS=1
     to turn the progress bars off.
     """
-    from sam3ops.stages import download_stage
+    from sam3ops.weights.stage import download_stage
 
     redact.register(token)
     result, run_id = download_stage(repo_id=repo_id, revision=revision, output=str(output), include=include,
@@ -96,7 +96,7 @@ def init(preset: str, output: str, seed: int, force: bool) -> None:
     random in the manifest and the run, so every later stage can run before access to the real
     weights is granted. Its masks mean nothing.
     """
-    from sam3ops.stages import init_stage
+    from sam3ops.weights.stage import init_stage
 
     result, run_id = init_stage(preset=preset, output=output, seed=seed, force=force)
     verb = "already holds" if result.reused else "now holds"
@@ -130,7 +130,7 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
     instance label map), masks_rle.json (COCO RLE), overlay.png and page.html (interactive, offline).
     A bad image is reported and skipped; the exit code is 0 only when every image succeeded.
     """
-    from sam3ops.stages import predict_stage
+    from sam3ops.predict.stage import predict_stage
 
     summary, run_id, manifest = predict_stage(
         images=list(images), weights=weights, prompt_texts=list(prompt_texts), prompt_sets=list(prompt_sets),
@@ -182,7 +182,7 @@ def convert(input_dir, fmt, precision, opset, output, overwrite, device, min_bat
     export of INPUT. The fidelity gate then runs both on real photos: a conversion with NaN/Inf or
     under the gate ends FAILED with tag parity=fail.
     """
-    from sam3ops.stages import convert_stage
+    from sam3ops.convert.stage import convert_stage
 
     report, run_id = convert_stage(input_dir=input_dir, format=fmt, output=output, overwrite=overwrite,
                                    device=device, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff,
@@ -239,7 +239,7 @@ def pipeline(weights, preset, seed, images, prompt_sets, output, device, formats
 @click.option("--output", default="samples", show_default=True, help="Folder for the photos.")
 def samples(output: str) -> None:
     """Write real sample photos (scikit-image's astronaut, chelsea, coffee, motorcycle) as PNG files."""
-    from sam3ops.samples import write_samples
+    from sam3ops.predict.samples import write_samples
 
     for path in write_samples(Path(output)):
         click.echo(str(path))
@@ -250,7 +250,7 @@ def samples(output: str) -> None:
               help="Prompt-set file  [default: prompts/default_prompts.json]")
 def prompts_cmd(path: Path | None) -> None:
     """List the prompt sets and their prompts (validates the file)."""
-    from sam3ops.prompts import load_prompt_sets
+    from sam3ops.predict.prompts import load_prompt_sets
 
     for name, prompts in load_prompt_sets(path).items():
         click.echo(f"{name}: {', '.join(prompts)}")
@@ -285,7 +285,7 @@ def bench(weights, runtime, precision, batch, image_size, prompts_per_image, war
     Warm-up excluded; CUDA events on a GPU, perf_counter on the CPU; real photos rotated; each
     call encodes its prompts. Metrics are logged with step = batch size (experiment sam3-benchmark).
     """
-    from sam3ops.bench.track import bench_stage, log_results_stage
+    from sam3ops.bench.stage import bench_stage, log_results_stage
 
     if from_json:
         results, run_id = log_results_stage(path=from_json)
@@ -362,7 +362,7 @@ def register(run_id: str, name: str) -> None:
     compute capability for engines, bench.* from the latest benchmark of the artifact). A conversion
     that failed parity is refused. Registering the same run again returns its version.
     """
-    from sam3ops.registry import register as register_run
+    from sam3ops.registry.registration import register as register_run
 
     result = register_run(run_id=run_id, name=name)
     tags = result.tags
@@ -389,7 +389,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
     Refused: failed parity, random weights (unless --allow-random), an engine built for another GPU
     than --target-gpu. Concurrent promotions of one model take turns (a lock in the registry).
     """
-    from sam3ops.promotion import promote as promote_version
+    from sam3ops.registry.promotion import promote as promote_version
 
     result = promote_version(version=version, name=name, alias=alias, allow_random=allow_random,
                              target_gpu=target_gpu or None, reason=reason)
@@ -402,7 +402,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
 @click.option("--reason", default="", help="Why: recorded with who and when.")
 def rollback(alias, name, reason) -> None:
     """Give ALIAS back to the version holding previous-ALIAS (the two swap: a second rollback undoes it)."""
-    from sam3ops.promotion import rollback as rollback_alias
+    from sam3ops.registry.promotion import rollback as rollback_alias
 
     _echo_alias_move(rollback_alias(name=name, alias=alias, reason=reason))
 
@@ -430,7 +430,7 @@ def pull(alias, version, name, dest, force) -> None:
     not at all; an interrupted pull resumes on the next run. Load it with
     `Segmenter.from_dir(DEST)` or `sam3ops predict --weights DEST`.
     """
-    from sam3ops.pull import pull as pull_version
+    from sam3ops.registry.download import pull as pull_version
 
     if alias and version:
         raise click.UsageError("give --alias or --version, not both")
@@ -449,7 +449,7 @@ def pull(alias, version, name, dest, force) -> None:
 @click.option("--name", default="sam3", show_default=True, help="Registered model name.")
 def versions(name) -> None:
     """List the versions of the model: aliases, format, precision, parity, random flag, source run."""
-    from sam3ops.registry import list_versions
+    from sam3ops.registry.registration import list_versions
 
     for v in list_versions(name):
         tags = v.tags

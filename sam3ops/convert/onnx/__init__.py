@@ -1,0 +1,1 @@
+"""ONNX graphs of SAM3: export of the three parts, float16 graphs."""

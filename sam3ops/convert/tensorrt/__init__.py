@@ -1,0 +1,1 @@
+"""TensorRT engines: readiness of the ONNX graphs, the operator table, the engine build."""

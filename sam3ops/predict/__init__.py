@@ -1,0 +1,1 @@
+"""The predict stage: prompts, sample photos, segmentation outputs and their pictures."""
