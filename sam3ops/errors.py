@@ -2,6 +2,11 @@
 
 The CLI catches :class:`Sam3opsError` once, prints ``message (hint)`` on one line and exits with
 ``exit_code``; the run helper records the same line as the failed run's ``error`` tag.
+
+Errors are grouped by domain (:class:`WeightsError`, :class:`PredictError`, :class:`ConvertError`,
+:class:`ServingError`, :class:`RegistryError`), and carry a standard-library mixin where one fits,
+so ``except FileNotFoundError`` or ``except LookupError`` also works. Failures of other libraries
+(HTTP, MLflow) are translated here by status and error code, never by their message text.
 """
 
 from __future__ import annotations
@@ -25,130 +30,217 @@ class Sam3opsError(Exception):
         return " ".join(text.split())
 
 
-class UsageError(Sam3opsError):
+class UsageError(Sam3opsError, ValueError):
     """A parameter or combination of parameters that cannot work."""
 
     exit_code = 2
 
 
-class HubAccessError(Sam3opsError):
-    """The hub refused access: gated repo without an accepted license, or no token."""
+class IntegrityError(Sam3opsError):
+    """A file's bytes do not match the checksum the source published or the manifest recorded."""
 
-
-class InvalidTokenError(Sam3opsError):
-    """The Hugging Face token was rejected."""
-
-    hint = "create a read token at https://huggingface.co/settings/tokens and set HF_TOKEN to it"
-
-
-class RepoNotFoundError(Sam3opsError):
-    """The repo does not exist (or is private and the token cannot see it)."""
-
-
-class RevisionNotFoundError(Sam3opsError):
-    """The branch, tag or commit does not exist in the repo."""
-
-
-class HubUnreachableError(Sam3opsError):
-    """The hub could not be reached (no network, proxy, offline mode)."""
-
-    hint = "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then rerun: finished files are kept"
+    hint = "the bad file was removed; rerun the same command to fetch it again"
 
 
 class DiskSpaceError(Sam3opsError):
     """Not enough free disk space for the files to download or write."""
 
 
-class IntegrityError(Sam3opsError):
-    """A file's bytes do not match the checksum the source published."""
-
-    hint = "the bad file was removed; rerun the same command to fetch it again"
+# -- weights: hub downloads, presets and weights folders ----------------------------------------
 
 
 class WeightsError(Sam3opsError):
-    """A weights folder is missing, incomplete or not a SAM3 checkpoint."""
+    """A weights folder is missing, incomplete or not a SAM3 checkpoint (and the base of the weights domain)."""
 
     hint = "run `sam3ops download` (real weights) or `sam3ops init --preset tiny` (random weights)"
 
 
-class PromptsError(Sam3opsError):
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """A weights folder (or its manifest) that does not exist."""
+
+
+class HubError(WeightsError):
+    """The hub refused or failed a download."""
+
+    hint = ""
+
+
+class HubAccessError(HubError, PermissionError):
+    """The hub refused access: gated repo without an accepted license, or no token."""
+
+
+class InvalidTokenError(HubAccessError):
+    """The Hugging Face token was rejected."""
+
+    hint = "create a read token at https://huggingface.co/settings/tokens and set HF_TOKEN to it"
+
+
+class RepoNotFoundError(HubError, LookupError):
+    """The repo does not exist (or is private and the token cannot see it)."""
+
+
+class RevisionNotFoundError(HubError, LookupError):
+    """The branch, tag or commit does not exist in the repo."""
+
+
+class HubUnreachableError(HubError):
+    """The hub could not be reached (no network, proxy, offline mode)."""
+
+    hint = "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then rerun: finished files are kept"
+
+
+# -- predict: prompts and images ----------------------------------------------------------------
+
+
+class PredictError(Sam3opsError):
+    """A predict input that cannot be used (base of the predict domain)."""
+
+
+class PromptsError(PredictError, ValueError):
     """A prompt or prompt-set file is invalid."""
 
 
-class ImageError(Sam3opsError):
+class ImageError(PredictError, ValueError):
     """An input image that cannot be used (missing, empty, corrupt, not an image, too large)."""
 
 
-class PartialFailureError(Sam3opsError):
+class PartialFailureError(PredictError):
     """Some inputs failed while the others succeeded (their outputs are kept)."""
 
     hint = "see the lines above (and the run's failures.json) for each failed input"
 
 
-class ParityError(Sam3opsError):
+# -- serving: runtimes that load and run a format -----------------------------------------------
+
+
+class ServingError(Sam3opsError):
+    """A runtime that cannot load or run a format here (base of the serving domain)."""
+
+
+class TensorRTUnavailableError(ServingError):
+    """TensorRT cannot run here: no ``tensorrt`` module, or no NVIDIA GPU."""
+
+    hint = "TensorRT needs an NVIDIA GPU and `pip install -e '.[gpu]'`; use the onnx or torch formats on this machine"
+
+
+class TensorRTError(ServingError):
+    """An engine TensorRT cannot load or run."""
+
+    hint = "see the TensorRT log lines above"
+
+
+# -- convert: conversions and their parity gate -------------------------------------------------
+
+
+class ConvertError(Sam3opsError):
+    """A conversion that could not be made or checked (base of the convert domain)."""
+
+
+class ParityError(ConvertError):
     """A converted artifact disagrees with the fp32 reference beyond the gate (or has NaN/Inf)."""
 
     hint = "the artifact is kept but must not be registered; see parity.json in the run"
 
 
-class TensorRTUnavailableError(Sam3opsError):
-    """TensorRT cannot run here: no ``tensorrt`` module, or no NVIDIA GPU."""
-
-    hint = "TensorRT needs an NVIDIA GPU and `pip install -e '.[gpu]'`; convert to onnx on this machine instead"
-
-
-class TensorRTError(Sam3opsError):
-    """A graph TensorRT cannot take, or an engine build or load that failed."""
+class TensorRTBuildError(ConvertError, TensorRTError):
+    """A graph TensorRT cannot take, or an engine build that failed."""
 
     hint = "see trt_readiness.json in the run, and the TensorRT log lines above"
 
 
-class RegistryNotFoundError(Sam3opsError):
+# -- registry: the tracking server, registered versions, aliases and pulls ----------------------
+
+
+class RegistryError(Sam3opsError):
+    """A registry or tracking-server operation that failed (base of the registry domain)."""
+
+
+class RegistryNotFoundError(RegistryError, LookupError):
     """A registered model, version, alias or source run that does not exist."""
 
     hint = "`sam3ops versions --name NAME` lists the versions of a model and their aliases"
 
 
-class RegistrationRefusedError(Sam3opsError):
+class RegistrationRefusedError(RegistryError):
     """A run that must not become a model version (failed parity, unfinished, not a weights artifact)."""
 
 
-class PromotionRefusedError(Sam3opsError):
+class PromotionRefusedError(RegistryError):
     """A version that must not take the alias (failed parity, random weights, engine for another GPU)."""
 
 
-class PromotionConflictError(Sam3opsError):
+class PromotionConflictError(RegistryError):
     """Another promotion or rollback held the model's lock for longer than we waited."""
 
     hint = "retry in a moment; a lock older than its TTL is broken automatically"
 
 
-class EngineMismatchError(Sam3opsError):
+class EngineMismatchError(RegistryError):
     """A TensorRT engine built for another GPU or TensorRT version than this machine's."""
 
     hint = "pull a version built on this GPU type, or pass --force to take it anyway"
 
 
-class PullError(Sam3opsError):
+class PullError(RegistryError):
     """A pull that could not finish (the server kept failing); DEST is left as it was."""
 
     hint = "rerun the same command when the server is back: files already fetched are kept and resume"
 
 
-class TrackingAuthError(Sam3opsError):
+class TrackingAuthError(RegistryError, PermissionError):
     """The tracking server (``mlflow server --app-name basic-auth``) refused the request."""
 
     hint = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of that server"
 
 
-def tracking_auth_error(exc: BaseException) -> TrackingAuthError | None:
-    """A :class:`TrackingAuthError` when ``exc`` is mlflow's answer to a 401/403, else None."""
-    code = getattr(exc, "error_code", "")
-    text = str(exc)
-    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or "error code 401" in text or "error code 403" in text:
-        import os
+class TrackingUnreachableError(RegistryError):
+    """The tracking server could not be reached (down, restarting, wrong URI)."""
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+    hint = "check MLFLOW_TRACKING_URI and that the server is up, then rerun"
+
+
+# -- translating other libraries' failures ------------------------------------------------------
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind ``exc``: a response's status code (requests, httpx, huggingface_hub),
+    or the status an MLflow error code stands for; None when no response came back."""
+    response = getattr(exc, "response", None)
+    if isinstance(status := getattr(response, "status_code", None), int):
+        return status
+    if getattr(exc, "error_code", None) and callable(getter := getattr(exc, "get_http_status_code", None)):
+        return int(getter()) if _came_from_a_response(exc) else None
+    return None
+
+
+def _came_from_a_response(exc: BaseException) -> bool:
+    """False for MLflow's wrapper of a transport failure (no status: it carries the default INTERNAL_ERROR)."""
+    return transport_failure(exc) is None
+
+
+def transport_failure(exc: BaseException) -> BaseException | None:
+    """The connection or timeout error in ``exc``'s chain (the server never answered), or None."""
+    import requests
+    import urllib3
+
+    kinds = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def tracking_error(exc: BaseException) -> Sam3opsError | None:
+    """One of our errors for a tracking-server failure (refused credentials, unreachable), else None."""
+    import os
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+    if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
-        return TrackingAuthError(f"{uri} refused these credentials (HTTP 401/403{given})")
+        return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
+    if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
+        return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
     return None

@@ -11,7 +11,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from sam3ops.errors import UsageError, WeightsError
+from sam3ops.errors import UsageError, WeightsError, WeightsNotFoundError
 
 ONNX_GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
 ENGINES = ("vision.engine", "text.engine", "decoder.engine")
@@ -51,7 +51,7 @@ def check_weights_dir(weights_dir: Path) -> Path:
     """``weights_dir`` if it holds a SAM3 checkpoint (safetensors, ONNX or engines); :class:`WeightsError` otherwise."""
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
-        raise WeightsError(f"weights folder {weights_dir} not found")
+        raise WeightsNotFoundError(f"weights folder {weights_dir} not found")
     missing = [name for name in ("config.json", "processor_config.json") if not (weights_dir / name).is_file()]
     has_weights = any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)
     if missing or not has_weights:

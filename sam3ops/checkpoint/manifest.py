@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write
-from sam3ops.errors import IntegrityError, WeightsError
+from sam3ops.errors import IntegrityError, WeightsError, WeightsNotFoundError
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 8 * 1024 * 1024
@@ -59,7 +59,7 @@ class Manifest:
             data["files"] = [FileEntry(**entry) for entry in data.get("files", [])]
             return cls(**data)
         except FileNotFoundError:
-            raise WeightsError(f"{folder} has no {MANIFEST_NAME}: it is not a sam3ops weights folder") from None
+            raise WeightsNotFoundError(f"{folder} has no {MANIFEST_NAME}: it is not a sam3ops weights folder") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise WeightsError(f"{path} is not a valid manifest ({exc})") from None
 
@@ -107,7 +107,7 @@ def verify_folder(folder: Path, *, what: str = "the weights folder", manifest_sh
     folder, known = Path(folder), known or {}
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise WeightsError(f"{what} has no {MANIFEST_NAME}: it is not a sam3ops weights folder")
+        raise WeightsNotFoundError(f"{what} has no {MANIFEST_NAME}: it is not a sam3ops weights folder")
     own = known.get(MANIFEST_NAME) or file_hashes(manifest_path)[0]
     if manifest_sha256 and own != manifest_sha256:
         raise IntegrityError(f"{what}: {MANIFEST_NAME} differs from the one recorded (manifest_sha256)", hint=hint)

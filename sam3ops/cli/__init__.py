@@ -484,11 +484,11 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(exc, exc.one_line())
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything else is our bug or the environment's: still one line
-        from sam3ops.errors import tracking_auth_error
+        from sam3ops.errors import tracking_error
 
-        if refused := tracking_auth_error(exc):
-            _print_error(exc, refused.one_line())
-            sys.exit(refused.exit_code)
+        if translated := tracking_error(exc):
+            _print_error(exc, translated.one_line())
+            sys.exit(translated.exit_code)
         _print_error(exc, f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)")
         sys.exit(1)
 

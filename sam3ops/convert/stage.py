@@ -46,14 +46,14 @@ def _convert_tensorrt(*, input_dir: Path, output: Path, precision: str, batch, w
     from sam3ops.checkpoint.kinds import require_empty
     from sam3ops.convert import trt_readiness
     from sam3ops.convert.tensorrt.build import build_engines, onnx_source
-    from sam3ops.errors import TensorRTError
+    from sam3ops.errors import TensorRTBuildError
 
     require_empty(output, overwrite=overwrite)  # before exporting ONNX for nothing
     with onnx_source(input_dir, near=output, opset=opset) as onnx_dir:
         readiness = trt_readiness.check_folder(onnx_dir)
         _log_readiness(readiness)
         if not readiness.ok:
-            raise TensorRTError(f"the ONNX graphs are not ready for TensorRT: {len(readiness.problems)} problem(s), "
+            raise TensorRTBuildError(f"the ONNX graphs are not ready for TensorRT: {len(readiness.problems)} problem(s), "
                                 f"first: {readiness.problems[0]}")
         result = build_engines(source_onnx_dir=onnx_dir, output=output, precision=precision, batch=batch,
                                workspace_gb=workspace_gb, timing_cache=timing_cache, overwrite=overwrite)

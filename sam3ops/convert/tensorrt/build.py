@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write
-from sam3ops.errors import TensorRTError, UsageError, WeightsError
+from sam3ops.errors import TensorRTBuildError, UsageError, WeightsError
 from sam3ops.inference.trt_core import require_tensorrt, trt_logger
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
     if not parser.parse_from_file(str(graph)):  # by path: external data is read beside the graph
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise TensorRTError(f"TensorRT {trt.__version__} cannot parse {graph.name}: "
+        raise TensorRTBuildError(f"TensorRT {trt.__version__} cannot parse {graph.name}: "
                             f"{errors[0] if errors else 'no detail'}{more}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * 2**30))
@@ -134,7 +134,7 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
         tensor = network.get_input(i)
         dims = list(tensor.shape)
         if any(d < 0 for d in dims[1:]):
-            raise TensorRTError(f"{graph.name}: input {tensor.name} {dims} has a dynamic dimension other than the batch")
+            raise TensorRTBuildError(f"{graph.name}: input {tensor.name} {dims} has a dynamic dimension other than the batch")
         shapes = [(b, *dims[1:]) for b in batch]
         profile.set_shape(tensor.name, *shapes)
         profiles[tensor.name] = dict(zip(("min", "opt", "max"), map(list, shapes)))
@@ -143,7 +143,7 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - started
     if serialized is None:
-        raise TensorRTError(f"TensorRT could not build {graph.name} ({precision}, batch "
+        raise TensorRTBuildError(f"TensorRT could not build {graph.name} ({precision}, batch "
                             f"{'/'.join(map(str, batch))})",
                             hint="see the TensorRT log lines above; a larger --workspace-gb or a smaller "
                                  "--max-batch may help")
@@ -166,7 +166,7 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
         UsageError: bad options, a non-empty ``output``, or a precision the graphs or TensorRT cannot do.
         WeightsError: ``source_onnx_dir`` is not an ONNX folder.
         TensorRTUnavailableError: no tensorrt module or no GPU (checked before anything else).
-        TensorRTError: a graph TensorRT cannot parse or build.
+        TensorRTBuildError: a graph TensorRT cannot parse or build.
     """
     from sam3ops.checkpoint.derive import derived_folder
     from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir, require_empty
