@@ -15,7 +15,7 @@ files plus ``astronaut.png``), as for ``gpu_convert_check``. Phases, each timed,
 3. full (unless ``--skip-full``): build the full preset in place, export ONNX (time, peak RSS),
    readiness, engines at 1/8/16 for each ``--precisions``, parity gate, latency per batch.
 
-Then ``python -m pytest tests/test_convert_tensorrt.py -m gpu`` runs the GPU tests.
+Then ``python -m pytest tests/convert/tensorrt/test_build.py -m gpu`` runs the GPU tests.
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def _gate(reference, candidate, images) -> dict:
 
 
 def _tiny(args, work: Path, images) -> dict:
-    from sam3ops.convert import trt_readiness
     from sam3ops.convert.onnx.export import export_onnx
+    from sam3ops.convert.tensorrt import readiness as trt_readiness
     from sam3ops.inference import Segmenter
 
     onnx_dir = export_onnx(source=Path(args.tiny), output=work / "tiny-onnx", overwrite=True).output
@@ -149,8 +149,8 @@ def main() -> None:
     if args.skip_full:
         return
 
-    from sam3ops.convert import trt_readiness
     from sam3ops.convert.onnx.export import export_onnx
+    from sam3ops.convert.tensorrt import readiness as trt_readiness
     from sam3ops.inference import Segmenter
 
     def full_onnx() -> dict:

@@ -51,7 +51,7 @@ def _make_repo(folder: Path) -> None:
 
 
 def _start_hub(folder: Path) -> tuple[subprocess.Popen, str]:
-    hub = subprocess.Popen([sys.executable, "-m", "tests.fakehub", "--repo", f"bench/sam3={folder}"],
+    hub = subprocess.Popen([sys.executable, "-m", "tests.support.fakehub", "--repo", f"bench/sam3={folder}"],
                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
     return hub, hub.stdout.readline().strip()
 

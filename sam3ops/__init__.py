@@ -13,6 +13,6 @@ def load(uri: str = "models:/sam3@production", **kwargs):
     ``sam3ops.load("models:/sam3@production")``: pulled and verified once into a local cache, then run
     on the runtime its files call for. See :func:`sam3ops.registry.load` for the options.
     """
-    from sam3ops.registry.registration import load as _load
+    from sam3ops.registry import load as _load
 
     return _load(uri, **kwargs)

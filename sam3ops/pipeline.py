@@ -245,7 +245,7 @@ def run_pipeline(*, weights: str = "weights/sam3", preset: str = "tiny", seed: i
     from sam3ops.bench.config import parse_batches
     from sam3ops.inference.segmenter import resolve_device
     from sam3ops.predict.samples import write_samples
-    from sam3ops.registry import registration as registry
+    from sam3ops import registry
 
     params = {"weights": weights, "preset": preset, "seed": seed, "images": " ".join(images),
               "prompt_sets": ",".join(prompt_sets), "output": output, "device": device, "formats": formats,

@@ -362,7 +362,7 @@ def register(run_id: str, name: str) -> None:
     compute capability for engines, bench.* from the latest benchmark of the artifact). A conversion
     that failed parity is refused. Registering the same run again returns its version.
     """
-    from sam3ops.registry.registration import register as register_run
+    from sam3ops.registry import register as register_run
 
     result = register_run(run_id=run_id, name=name)
     tags = result.tags
@@ -389,7 +389,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
     Refused: failed parity, random weights (unless --allow-random), an engine built for another GPU
     than --target-gpu. Concurrent promotions of one model take turns (a lock in the registry).
     """
-    from sam3ops.registry.promotion import promote as promote_version
+    from sam3ops.registry import promote as promote_version
 
     result = promote_version(version=version, name=name, alias=alias, allow_random=allow_random,
                              target_gpu=target_gpu or None, reason=reason)
@@ -402,7 +402,7 @@ def promote(version, alias, name, allow_random, target_gpu, reason) -> None:
 @click.option("--reason", default="", help="Why: recorded with who and when.")
 def rollback(alias, name, reason) -> None:
     """Give ALIAS back to the version holding previous-ALIAS (the two swap: a second rollback undoes it)."""
-    from sam3ops.registry.promotion import rollback as rollback_alias
+    from sam3ops.registry import rollback as rollback_alias
 
     _echo_alias_move(rollback_alias(name=name, alias=alias, reason=reason))
 
@@ -430,7 +430,7 @@ def pull(alias, version, name, dest, force) -> None:
     not at all; an interrupted pull resumes on the next run. Load it with
     `Segmenter.from_dir(DEST)` or `sam3ops predict --weights DEST`.
     """
-    from sam3ops.registry.download import pull as pull_version
+    from sam3ops.registry import pull as pull_version
 
     if alias and version:
         raise click.UsageError("give --alias or --version, not both")
@@ -449,7 +449,7 @@ def pull(alias, version, name, dest, force) -> None:
 @click.option("--name", default="sam3", show_default=True, help="Registered model name.")
 def versions(name) -> None:
     """List the versions of the model: aliases, format, precision, parity, random flag, source run."""
-    from sam3ops.registry.registration import list_versions
+    from sam3ops.registry import list_versions
 
     for v in list_versions(name):
         tags = v.tags

@@ -44,7 +44,7 @@ def _convert_tensorrt(*, input_dir: Path, output: Path, precision: str, batch, w
     import mlflow
 
     from sam3ops.checkpoint.kinds import require_empty
-    from sam3ops.convert import trt_readiness
+    from sam3ops.convert.tensorrt import readiness as trt_readiness
     from sam3ops.convert.tensorrt.build import build_engines, onnx_source
     from sam3ops.errors import TensorRTBuildError
 
@@ -116,7 +116,10 @@ def convert_stage(*, input_dir: str, format: str, output: str, overwrite: bool =
     import mlflow
 
     from sam3ops.checkpoint.manifest import Manifest
-    from sam3ops.convert import cast, onnx_export, parity, tensorrt_build, trt_readiness
+    from sam3ops.convert import cast, parity
+    from sam3ops.convert.onnx import export as onnx_export
+    from sam3ops.convert.tensorrt import build as tensorrt_build
+    from sam3ops.convert.tensorrt import readiness as trt_readiness
     from sam3ops.errors import ParityError, UsageError
     from sam3ops.inference import Segmenter
     from sam3ops.inference.trt_core import require_tensorrt

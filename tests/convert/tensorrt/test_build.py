@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from sam3ops.convert import parity, tensorrt_build, trt_readiness
+from sam3ops.convert import parity
 from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
+from sam3ops.convert.tensorrt import build as tensorrt_build
+from sam3ops.convert.tensorrt import readiness as trt_readiness
 from sam3ops.convert.tensorrt.readiness import Readiness
 from sam3ops.errors import TensorRTUnavailableError, UsageError
 from sam3ops.inference import Segmenter, trt_core
@@ -49,7 +51,7 @@ def _refuse_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("export or build started before TensorRT was checked")
 
-    from sam3ops.convert import onnx_export
+    from sam3ops.convert.onnx import export as onnx_export
 
     monkeypatch.setattr(onnx_export, "export_onnx", refuse)
     monkeypatch.setattr(tensorrt_build, "build_engines", refuse)

@@ -404,7 +404,7 @@ def test_unknown_file(hub, tmp_path):
 
 @pytest.mark.slow
 def test_cli_serves_and_works_with_hf_endpoint(src, tmp_path):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_DISABLE_TELEMETRY": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakehub", "--repo", f"{REPO}={src}", "--port", "0"],

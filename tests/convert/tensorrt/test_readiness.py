@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sam3ops.convert import trt_readiness
+from sam3ops.convert.tensorrt import readiness as trt_readiness
 from sam3ops.convert.tensorrt.readiness import Readiness, check_folder, check_graph
 from sam3ops.errors import WeightsError
 from tests.support.cli import run_cli

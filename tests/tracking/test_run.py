@@ -97,4 +97,4 @@ def test_joins_the_run_mlflow_run_created(monkeypatch):
 
 def test_workspace_root_is_the_checkout():
     assert (tracking.workspace_root() / "MLproject").is_file()
-    assert tracking.workspace_root() == Path(__file__).resolve().parent.parent
+    assert tracking.workspace_root() == Path(__file__).resolve().parents[2]
