@@ -22,7 +22,9 @@ from pathlib import Path
 
 from benchmarks._gpu_host import write_random_full
 from benchmarks._measure import ROOT, commit_label
-from sam3ops.bench import BenchConfig, BenchResults, run_benchmark
+from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.results import BenchResults
+from sam3ops.bench.runner import run_benchmark
 
 GPU_PLAN = (  # (name, config overrides): about 5 minutes on an H100/H200 (estimate; cold compile included)
     ("torch_fp32_bf16_fp16_p1", dict(precisions="fp32,bf16,fp16", batches="1,4,8,16", prompts_per_image=1)),

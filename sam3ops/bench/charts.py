@@ -3,9 +3,10 @@ opens offline, in the MLflow UI's artifact viewer or from disk)."""
 
 from __future__ import annotations
 
+from sam3ops.bench import metrics
 from sam3ops.bench.results import BenchResults
 
-STAGE_COLUMNS = ("preprocess_ms", "stage_vision_ms", "stage_text_ms", "stage_decoder_ms", "postprocess_ms")
+STAGE_COLUMNS = metrics.STAGES
 
 
 def against_batch(results: BenchResults):

@@ -7,15 +7,14 @@ one row per batch size, read from the metric history (step = batch size). Used b
 
 from __future__ import annotations
 
+from sam3ops.bench import metrics
 from sam3ops.errors import UsageError
 
 EXPERIMENT = "sam3-benchmark"
 COLUMNS = ("run_name", "runtime", "precision", "device", "gpu_name", "batch", "latency_p50_ms", "latency_p99_ms",
            "ms_per_image", "throughput_img_s", "vram_peak_mb", "host_rss_peak_mb", "parity_mask_iou",
            "weights_random", "run_id")
-PER_BATCH = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ms_per_image",
-             "throughput_img_s", "vram_peak_mb", "vram_nvml_mb", "host_rss_peak_mb", "energy_j_per_image",
-             "stage_vision_ms", "stage_text_ms", "stage_decoder_ms", "preprocess_ms", "postprocess_ms")
+PER_BATCH = metrics.PER_BATCH
 
 
 def load_runs(*, experiment: str = EXPERIMENT, run_ids: list[str] | tuple[str, ...] = (), max_runs: int = 50):

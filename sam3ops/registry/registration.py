@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops import tracking
+from sam3ops.bench import metrics
 from sam3ops.checkpoint.kinds import engine_sidecar
 from sam3ops.checkpoint.manifest import verify_folder
 from sam3ops.errors import RegistrationRefusedError, RegistryNotFoundError, UsageError, WeightsError
@@ -33,9 +34,7 @@ DEFAULT_NAME = "sam3"
 DEFAULT_ALIAS = "production"
 WEIGHTS_STAGES = ("download", "init")
 ENGINE_FORMATS = ("tensorrt",)
-BENCH_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ms_per_image",
-                 "throughput_img_s", "vram_peak_mb", "host_rss_peak_mb", "vram_nvml_mb", "energy_j_per_image",
-                 "parity_mask_iou")
+BENCH_METRICS = metrics.HEADLINE
 
 
 @dataclass

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from sam3ops.bench import BenchConfig, BenchResults, run_benchmark
+from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.results import BenchResults
+from sam3ops.bench.runner import run_benchmark
 from sam3ops.bench.config import parse_batches
 from sam3ops.bench.timers import LatencyStats, Timer, measure
 from sam3ops.errors import UsageError
@@ -85,7 +87,7 @@ def test_bad_config_is_refused(kwargs, message):
 def test_core_runs_without_mlflow_and_writes_json(tiny_weights, tmp_path):
     script = (
         "import sys; sys.modules['mlflow'] = None\n"  # any `import mlflow` now fails
-        "from sam3ops.bench import BenchConfig, run_benchmark\n"
+        "from sam3ops.bench.config import BenchConfig\nfrom sam3ops.bench.runner import run_benchmark\n"
         f"r = run_benchmark(BenchConfig(weights={str(tiny_weights)!r}, batches='1,2', iterations=2, warmup=1,"
         " image_size=256, prompts_per_image=2))\n"
         f"r.write({str(tmp_path / 'r.json')!r})\n"
