@@ -123,7 +123,8 @@ class GpuProbe:
                 elif not self._pid_mismatch_logged:
                     # In a container NVML reports host PIDs: fall back to the device's used memory.
                     self._pid_mismatch_logged = True
-                    log.info("NVML does not list this process (PID namespace?): vram_nvml_mb is the device's used memory")
+                    log.info("NVML does not list this process (PID namespace?): "
+                             "vram_nvml_mb is the device's used memory")
             with contextlib.suppress(Exception):
                 self._device_used.append(pynvml.nvmlDeviceGetMemoryInfo(self.handle).used / 2**20)
             with contextlib.suppress(Exception):

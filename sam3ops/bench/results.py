@@ -56,7 +56,7 @@ class BatchResult:
             "vram_reserved_mb": self.vram_reserved_mb, "vram_nvml_mb": self.vram_nvml_mb,
             "gpu_util_pct": self.gpu_util_pct, "power_w": self.power_w,
             "energy_j_per_image": self.energy_j_per_image,
-            **{("preprocess_ms" if s == "preprocess" else "postprocess_ms" if s == "postprocess" else f"stage_{s}_ms"): v
+            **{(f"{s}_ms" if s in ("preprocess", "postprocess") else f"stage_{s}_ms"): v
                for s, v in self.stages_ms.items()},
         }
         return {key: float(value) for key, value in values.items() if value is not None}
@@ -107,7 +107,8 @@ class BenchResults:
                 rows.append({"runtime": config.runtime, "precision": config.precision, "device": config.device,
                              "batch": batch.batch, "status": batch.status,
                              **{k: round(v, 4) for k, v in batch.metrics().items()},
-                             **({"parity_mask_iou": round(config.parity["mask_iou_mean"], 4)} if config.parity else {})})
+                             **({"parity_mask_iou": round(config.parity["mask_iou_mean"], 4)}
+                                if config.parity else {})})
         return rows
 
     def to_json(self) -> dict:

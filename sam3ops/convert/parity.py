@@ -9,11 +9,14 @@ raw logits can be tiny and their relative error meaningless.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sam3ops.inference.result import Result
-from sam3ops.inference.segmenter import Segmenter
+
+if TYPE_CHECKING:  # the gate only calls segment(): comparing results needs no torch
+    from sam3ops.inference.segmenter import Segmenter
 
 DEFAULT_MIN_MASK_IOU = 0.98
 DEFAULT_MAX_SCORE_DIFF = 0.02
@@ -75,16 +78,24 @@ def compare_results(reference: list[Result], candidate: list[Result], *, min_mas
         score_diffs.append(np.abs(ref.scores - cand.scores))
         box_diffs.append(np.abs(ref.boxes - cand.boxes).ravel())
         ious.append(_mask_ious(ref.masks, cand.masks))
-    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-    scores, boxes, iou = join(score_diffs), join(box_diffs), join(ious)
-    finite = lambda values, reduce, empty: float(reduce(values[np.isfinite(values)])) if np.isfinite(values).any() else empty  # noqa: E731
+    scores, boxes, iou = _join(score_diffs), _join(box_diffs), _join(ious)
     return ParityReport(
         images=len(reference), instances=instances,
-        score_max_abs_diff=finite(scores, np.max, float("inf")), score_mean_abs_diff=finite(scores, np.mean, float("inf")),
-        box_max_abs_diff_px=finite(boxes, np.max, float("inf")), box_mean_abs_diff_px=finite(boxes, np.mean, float("inf")),
+        score_max_abs_diff=_finite(scores, np.max), score_mean_abs_diff=_finite(scores, np.mean),
+        box_max_abs_diff_px=_finite(boxes, np.max), box_mean_abs_diff_px=_finite(boxes, np.mean),
         mask_iou_mean=float(iou.mean()) if len(iou) else 0.0, mask_iou_min=float(iou.min()) if len(iou) else 0.0,
         nonfinite=nonfinite, min_mask_iou=min_mask_iou, max_score_diff=max_score_diff,
     )
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _finite(values: np.ndarray, reduce) -> float:
+    """``reduce`` over the finite values; infinite when there are none (nothing comparable is a failure)."""
+    finite = values[np.isfinite(values)]
+    return float(reduce(finite)) if len(finite) else float("inf")
 
 
 def check(reference: Segmenter, candidate: Segmenter, images: list, prompts: list[str] = DEFAULT_PROMPTS,
@@ -94,7 +105,7 @@ def check(reference: Segmenter, candidate: Segmenter, images: list, prompts: lis
 
 
 def every_query(segmenter: Segmenter, images: list, prompts=DEFAULT_PROMPTS) -> list[Result]:
-    """``segmenter``'s results with every query kept (score threshold 0; restored after), one image at a time."""
+    """``segmenter``'s results with every query kept (score threshold 0, restored after), one image at a time."""
     threshold = segmenter.score_threshold
     segmenter.score_threshold = 0.0  # keep every query: instances are matched by query index
     try:

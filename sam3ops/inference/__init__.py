@@ -1,9 +1,20 @@
-"""The inference core: shared pre/post-processing over runtime-specific model cores."""
+"""The inference core: shared pre/post-processing over runtime-specific model cores.
 
-from sam3ops.inference.core import ModelCore, Outputs, TorchCore, VisionFeatures
-from sam3ops.inference.images import collect_images, load_image
-from sam3ops.inference.result import Result
-from sam3ops.inference.segmenter import Segmenter
+``from sam3ops.inference import Segmenter`` works as usual; the names are resolved on first use, so
+importing a light module of this package (``result``, ``images``, ``prompts``) never imports torch.
+"""
 
-__all__ = ["ModelCore", "Outputs", "Result", "Segmenter", "TorchCore", "VisionFeatures", "collect_images",
-           "load_image"]
+import importlib
+
+_EXPORTS = {
+    "ModelCore": "core", "Outputs": "core", "TorchCore": "core", "VisionFeatures": "core",
+    "collect_images": "images", "load_image": "images", "Result": "result", "Segmenter": "segmenter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

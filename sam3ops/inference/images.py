@@ -84,11 +84,14 @@ def load_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"{path}: {width}x{height} is {width * height / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit",
+                    f"{path}: {width}x{height} is {width * height / 1e6:.0f} MP, "
+                    f"over the {max_pixels / 1e6:.0f} MP limit",
                     hint="resize it, or raise --max-pixels if the file is trusted",
                 )
             image.load()
             image = ImageOps.exif_transpose(image)
+    except ImageError:
+        raise  # ours (the pixel limit above) is already the one line to show; it is also a ValueError
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image PIL can read") from None
     except Image.DecompressionBombError as exc:

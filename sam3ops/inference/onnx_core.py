@@ -35,7 +35,8 @@ class OnnxCore:
         import onnxruntime as ort
 
         providers = providers_for(device)
-        self.sessions = {name: ort.InferenceSession(str(Path(folder) / name), providers=providers) for name in ONNX_GRAPHS}
+        self.sessions = {name: ort.InferenceSession(str(Path(folder) / name), providers=providers)
+                         for name in ONNX_GRAPHS}
         self.device, self.dtype = torch.device("cpu"), torch.float32  # I/O is numpy on the host
         self.providers = providers
 

@@ -102,7 +102,8 @@ class _Engine:
             if not self.context.set_input_shape(name, tuple(tensor.shape)):
                 raise TensorRTError(f"{self.path.name}: input {name} of shape {tuple(tensor.shape)} is outside "
                                     "the engine's optimization profile",
-                                    hint="see the profiles in the engine's .json sidecar; rebuild with other batch sizes")
+                                    hint="see the profiles in the engine's .json sidecar; "
+                                         "rebuild with other batch sizes")
             self.context.set_tensor_address(name, tensor.data_ptr())
             bound[name] = tensor
         outputs = {}

@@ -114,7 +114,8 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     if opset < 17:
         raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
     if precision not in PRECISIONS:
-        raise UsageError(f"ONNX export does not do precision {precision!r}", hint=f"choose one of: {', '.join(PRECISIONS)}")
+        raise UsageError(f"ONNX export does not do precision {precision!r}",
+                         hint=f"choose one of: {', '.join(PRECISIONS)}")
     source, output = check_weights_dir(Path(source)), Path(output)
     if not any(source.glob("*.safetensors")):
         raise WeightsError(f"{source} holds no safetensors weights to export",

@@ -134,7 +134,8 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
         tensor = network.get_input(i)
         dims = list(tensor.shape)
         if any(d < 0 for d in dims[1:]):
-            raise TensorRTBuildError(f"{graph.name}: input {tensor.name} {dims} has a dynamic dimension other than the batch")
+            raise TensorRTBuildError(f"{graph.name}: input {tensor.name} {dims} has a dynamic dimension "
+                                     "other than the batch")
         shapes = [(b, *dims[1:]) for b in batch]
         profile.set_shape(tensor.name, *shapes)
         profiles[tensor.name] = dict(zip(("min", "opt", "max"), map(list, shapes)))

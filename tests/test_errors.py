@@ -1,0 +1,77 @@
+"""The typed errors: domains, standard-library mixins, and translation by status and error code."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, PERMISSION_DENIED, UNAUTHENTICATED
+
+from sam3ops import errors
+
+
+def test_domains_and_standard_mixins():
+    assert isinstance(errors.WeightsNotFoundError("x"), (errors.WeightsError, FileNotFoundError))
+    assert isinstance(errors.RepoNotFoundError("x"), (errors.HubError, errors.WeightsError, LookupError))
+    assert isinstance(errors.RegistryNotFoundError("x"), LookupError)
+    assert isinstance(errors.InvalidTokenError("x"), (errors.HubAccessError, PermissionError))
+    assert isinstance(errors.TrackingAuthError("x"), (errors.RegistryError, PermissionError))
+    assert isinstance(errors.UsageError("x"), ValueError) and errors.UsageError("x").exit_code == 2
+    assert isinstance(errors.PromptsError("x"), (errors.PredictError, ValueError))
+    # A TensorRT failure while building is a convert error and points at the readiness report; the
+    # same failure while serving is a serving error whose hint does not.
+    build, serve = errors.TensorRTBuildError("x"), errors.TensorRTError("x")
+    assert isinstance(build, (errors.ConvertError, errors.TensorRTError))
+    assert "trt_readiness.json" in build.one_line() and "trt_readiness.json" not in serve.one_line()
+    assert not isinstance(serve, errors.ConvertError) and isinstance(serve, errors.ServingError)
+
+
+def test_a_mixin_error_still_reads_as_one_line():
+    exc = errors.WeightsNotFoundError("weights folder w not found")
+    assert str(exc) == "weights folder w not found"
+    assert exc.one_line() == f"weights folder w not found (hint: {errors.WeightsError.hint})"
+    with pytest.raises(FileNotFoundError):
+        raise exc
+
+
+def _response(status: int, body: str = "nope") -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = status, body.encode()
+    return response
+
+
+def _mlflow_transport_failure() -> MlflowException:
+    """What mlflow's http_request raises when the server never answers: a new error inside the except."""
+    try:
+        try:
+            raise requests.ConnectionError("Connection refused")
+        except Exception as e:
+            raise MlflowException(f"API request to http://127.0.0.1:1 failed with exception {e}")  # noqa: B904
+    except MlflowException as wrapped:
+        return wrapped
+
+
+def test_http_status_from_responses_and_mlflow_codes():
+    assert errors.http_status(requests.HTTPError(response=_response(503))) == 503
+    assert errors.http_status(MlflowException("denied", error_code=PERMISSION_DENIED)) == 403
+    assert errors.http_status(RestException({"error_code": "UNAUTHENTICATED", "message": "who?"})) == 401
+    assert errors.http_status(ValueError("no response at all")) is None
+    # mlflow's wrapper of a refused connection carries the default INTERNAL_ERROR: that is no 500.
+    assert errors.http_status(_mlflow_transport_failure()) is None
+
+
+def test_transport_failure_is_found_in_the_chain():
+    assert isinstance(errors.transport_failure(_mlflow_transport_failure()), requests.ConnectionError)
+    assert errors.transport_failure(MlflowException("bad param", error_code=INVALID_PARAMETER_VALUE)) is None
+
+
+def test_tracking_error_by_status_and_cause(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    refused = errors.tracking_error(MlflowException("any text at all", error_code=UNAUTHENTICATED))
+    assert isinstance(refused, errors.TrackingAuthError) and "HTTP 401, none were given" in refused.one_line()
+    down = errors.tracking_error(_mlflow_transport_failure())
+    assert isinstance(down, errors.TrackingUnreachableError) and "ConnectionError" in down.one_line()
+    # The wording of a message never decides: a 401 in the text of another error is not an auth error.
+    assert errors.tracking_error(RuntimeError("failed with error code 401")) is None
+    assert errors.tracking_error(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE)) is None
