@@ -5,7 +5,7 @@ artifacts through its proxy, one uvicorn worker, job runner off) on 127.0.0.1. T
 ROUNDS times, with a `sync` before each client:
 
 - curl: a plain HTTP GET of that file's proxy URL (`-o file`), curl's own `speed_download`;
-- sam3ops pull (library): `sam3ops.pull.pull()` in this process, from resolving the alias to a
+- sam3ops pull (library): `sam3ops.registry.pull()` in this process, from resolving the alias to a
   verified, renamed DEST (every file's sha256 checked, MODEL_INFO.json written): bytes / seconds;
 - mlflow's client: `HttpArtifactRepository.download_artifacts` of the same file (no verification),
   with MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=true to show what that setting does here;
@@ -61,17 +61,17 @@ def _register(folder: Path) -> tuple[str, str]:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     from sam3ops import tracking
-    from sam3ops.registry import promotion
-    from sam3ops.registry import registration as registry
+    from sam3ops.registry import promote, register
+    from sam3ops.registry.client import client as registry_client
 
-    client = registry.client()
+    client = registry_client()
     run = client.create_run(tracking.ensure_experiment("sam3-convert"),
                             tags={tracking.STAGE_TAG: "convert", "format": "fp16", "precision": "fp16",
                                   "parity": "pass", "weights_random": "true"})
     client.log_artifacts(run.info.run_id, str(folder), "weights")
     client.set_terminated(run.info.run_id, "FINISHED")
-    version = registry.register(run_id=run.info.run_id, name=NAME).version
-    promotion.promote(version=version, name=NAME, allow_random=True, reason="benchmark")
+    version = register(run_id=run.info.run_id, name=NAME).version
+    promote(version=version, name=NAME, allow_random=True, reason="benchmark")
     model_uri = client.get_model_version_download_uri(NAME, version)
     return version, get_artifact_repository(model_uri).artifact_uri + "/artifacts/weights/model.safetensors"
 
@@ -85,7 +85,7 @@ def _curl(url: str, dest: Path) -> float:
 
 def _pull_library(dest: Path) -> tuple[float, float]:
     """(MB/s, seconds) of an in-process pull, resolve to verified DEST."""
-    from sam3ops.registry.download import pull
+    from sam3ops.registry import pull
 
     started = time.perf_counter()
     result = pull(dest=dest, name=NAME, alias="production")
@@ -172,7 +172,7 @@ before each client. Registering it (download from the run, upload as a pyfunc mo
 | client | MB/s |
 |---|---|
 | curl of the file's proxy URL (`-o file`) | {m['curl']:.0f} |
-| `sam3ops.pull.pull()`: resolve alias -> all files fetched, sha256-checked, MODEL_INFO.json, renamed | {m['pull']:.0f} |
+| `registry.pull()`: resolve alias -> all files fetched, sha256-checked, MODEL_INFO.json, renamed | {m['pull']:.0f} |
 | mlflow's `HttpArtifactRepository.download_artifacts` of the file (no check) | {m['mlflow']:.0f} |
 | `sam3ops pull` command, end to end (new process: interpreter and imports included) | {m['pull_command']:.0f} |
 

@@ -7,8 +7,7 @@ written, and only then does the folder become DEST. A failure leaves DEST as it 
 connection is retried with HTTP Range requests from where it stopped, and what a failed pull
 fetched is kept in the staging folder for the next run of the same version.
 
-Through an MLflow server's artifact proxy (``mlflow-artifacts:``) the bytes are streamed by us
-(Range requests, sha256 while writing); any other artifact store goes through MLflow's own client.
+Listing and streaming the files is :mod:`sam3ops.registry.fetch`.
 """
 
 from __future__ import annotations
@@ -26,8 +25,16 @@ from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write, replace_folder
 from sam3ops.checkpoint.manifest import verify_folder
-from sam3ops.errors import EngineMismatchError, IntegrityError, PullError, UsageError
-from sam3ops.registry import registration as registry
+from sam3ops.errors import EngineMismatchError, IntegrityError, UsageError
+from sam3ops.registry.client import (
+    DEFAULT_ALIAS,
+    DEFAULT_NAME,
+    ENGINE_FORMATS,
+    client,
+    now,
+    resolve_version,
+    tracking_errors,
+)
 from sam3ops.registry.fetch import _Fetcher
 
 log = logging.getLogger(__name__)
@@ -78,7 +85,7 @@ def local_engine_env() -> dict[str, str | None]:
 
 def engine_mismatches(tags: dict[str, str], here: dict[str, str | None]) -> list[str]:
     """Why a TensorRT version cannot run here (empty when it can, or when it is not an engine)."""
-    if tags.get("format") not in registry.ENGINE_FORMATS:
+    if tags.get("format") not in ENGINE_FORMATS:
         return []
     problems = []
     built_trt, built_gpu = tags.get("trt_version", "unknown"), tags.get("gpu_name", "unknown")
@@ -94,7 +101,7 @@ def engine_mismatches(tags: dict[str, str], here: dict[str, str | None]) -> list
     return problems
 
 
-def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | None = None,
+def pull(*, dest: Path, name: str = DEFAULT_NAME, version: str | int | None = None,
          alias: str | None = None, force: bool = False, retry_seconds: float | None = None,
          progress: Callable[[int], None] | None = None) -> PullResult:
     """Fetch version ``version`` (else the holder of ``alias``, default production) of ``name`` into ``dest``.
@@ -108,24 +115,28 @@ def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | 
             (default ``SAM3OPS_PULL_RETRY_S`` or 60).
         progress: called with the byte count of every chunk written.
 
+    Returns:
+        What was pulled where, with every file's sha256 (``up_to_date`` when ``dest`` already held it).
+
     Raises:
         RegistryNotFoundError: no such model, version or alias.
         EngineMismatchError: an engine for another GPU/TensorRT (without ``force``).
         IntegrityError: the store's bytes differ from the registered manifest (nothing kept).
         PullError: the server kept failing (what arrived is kept for the next run).
+        TrackingUnreachableError / TrackingAuthError: the tracking server cannot be reached or
+            refused our credentials.
         UsageError: ``dest`` holds something that is not a pull.
     """
     started = time.perf_counter()
     dest = Path(dest).absolute()
-    retry_seconds = float(os.environ.get(RETRY_ENV, "60")) if retry_seconds is None else retry_seconds
     if version is None:
-        alias = alias or registry.DEFAULT_ALIAS
-    with _unreachable_as_pull_error():
-        mv = registry.resolve_version(name=name, version=version) if version is not None else \
-            registry.resolve_version(name=name, alias=alias)
+        alias = alias or DEFAULT_ALIAS
+    with tracking_errors(f"cannot pull {name!r}"):
+        mv = resolve_version(name=name, version=version) if version is not None else \
+            resolve_version(name=name, alias=alias)
     version, tags = str(mv.version), dict(mv.tags)
     # Only engines look at this machine (the probe imports torch: seconds a plain pull need not spend).
-    problems = engine_mismatches(tags, local_engine_env()) if tags.get("format") in registry.ENGINE_FORMATS else []
+    problems = engine_mismatches(tags, local_engine_env()) if tags.get("format") in ENGINE_FORMATS else []
     if problems and not force:
         raise EngineMismatchError(f"version {version} of {name!r}: {'; '.join(problems)}")
     result = PullResult(dest, name, version, alias, tags.get("format", "?"), tags.get("precision", "?"),
@@ -137,21 +148,32 @@ def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | 
             atomic_write(dest / INFO_NAME, json.dumps({**info, "alias": alias}, indent=2) + "\n")
         result.files, result.up_to_date = info["files"], True
         result.bytes_total = sum((dest / p).stat().st_size for p in result.files)
-        result.seconds = time.perf_counter() - started
-        return result
+    else:
+        retry_seconds = float(os.environ.get(RETRY_ENV, "60")) if retry_seconds is None else retry_seconds
+        staging = _fetch_verified(result, tags, retry_seconds=retry_seconds, progress=progress)
+        (staging / STATE_NAME).unlink(missing_ok=True)
+        atomic_write(staging / INFO_NAME, json.dumps(_model_info(result, tags), indent=2) + "\n")
+        replace_folder(staging, dest)
+    result.seconds = time.perf_counter() - started
+    return result
 
-    with _unreachable_as_pull_error():
-        model_uri = registry.client().get_model_version_download_uri(name, version)
+
+def _fetch_verified(result: PullResult, tags: dict[str, str], *, retry_seconds: float,
+                    progress: Callable[[int], None] | None) -> Path:
+    """Every file of the version in the staging folder beside ``result.dest``, checked against the
+    registered manifest; fills in ``result``'s files and byte counts. Returns the staging folder."""
+    name, version = result.name, result.version
+    with tracking_errors(f"cannot pull version {version} of {name!r}"):
+        model_uri = client().get_model_version_download_uri(name, version)
         fetcher = _Fetcher(model_uri, retry_seconds=retry_seconds, progress=progress)
         remote_files = fetcher.list_files(WEIGHTS_PATH)
-    staging = dest.parent / f".{dest.name}.pull"
+    staging = result.dest.parent / f".{result.dest.name}.pull"
     _prepare_staging(staging, {"name": name, "version": version, "model_uri": model_uri,
                                "manifest_sha256": tags.get("manifest_sha256")})
-    hashes: dict[str, str] = {}
+    hashes: dict[str, str] = {}  # computed while streaming: no second read of those files
     for remote, size in remote_files:
         rel = posixpath.relpath(remote, WEIGHTS_PATH)
-        local = staging / rel
-        got, digest = fetcher.fetch(remote, local, size)
+        got, digest = fetcher.fetch(remote, staging / rel, size)
         result.bytes_fetched += got
         if digest:
             hashes[rel] = digest
@@ -161,33 +183,17 @@ def pull(*, dest: Path, name: str = registry.DEFAULT_NAME, version: str | int | 
         shutil.rmtree(staging, ignore_errors=True)  # the store itself is bad: nothing worth resuming
         raise
     result.bytes_total = sum((staging / p).stat().st_size for p in result.files)
-    info = {"name": name, "version": version, "alias": alias, "format": result.format,
+    return staging
+
+
+def _model_info(result: PullResult, tags: dict[str, str]) -> dict:
+    """The MODEL_INFO.json of a finished pull: what the version is, where it came from, its files."""
+    return {"name": result.name, "version": result.version, "alias": result.alias, "format": result.format,
             "precision": result.precision, "parity": tags.get("parity"), "weights_random": tags.get("weights_random"),
             "weights_commit": tags.get("weights_commit"), "source_run_id": tags.get("source_run_id"),
             **{k: tags[k] for k in ("trt_version", "gpu_name", "compute_capability") if k in tags},
-            "forced_engine_mismatch": problems, "manifest_sha256": tags.get("manifest_sha256"),
-            "pulled_at": registry.now(), "files": result.files}
-    (staging / STATE_NAME).unlink(missing_ok=True)
-    atomic_write(staging / INFO_NAME, json.dumps(info, indent=2) + "\n")
-    replace_folder(staging, dest)
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-@contextlib.contextmanager
-def _unreachable_as_pull_error():
-    """MLflow's own retries gave up on the server (down, wrong URI): one clear line instead."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        yield
-    except MlflowException as exc:
-        if registry.error_code(exc) not in ("", "INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE") or \
-                "API request to" not in str(exc):
-            raise
-        detail = " ".join(str(exc).split())[:300]
-        raise PullError(f"cannot reach the tracking server: {detail}",
-                        hint="check MLFLOW_TRACKING_URI and that the server is up, then rerun") from None
+            "forced_engine_mismatch": result.forced, "manifest_sha256": tags.get("manifest_sha256"),
+            "pulled_at": now(), "files": result.files}
 
 
 def _check_dest(dest: Path) -> None:

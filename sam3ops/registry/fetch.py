@@ -18,7 +18,7 @@ from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError
 
 log = logging.getLogger(__name__)
 
-# Below glibc's mmap threshold, reused: see sam3ops/transfer.py for why this size.
+# One buffer per stream, reused by every readinto (no allocation per chunk).
 CHUNK_BYTES = 1024 * 1024
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 

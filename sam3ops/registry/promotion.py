@@ -5,8 +5,7 @@ and :func:`rollback` swaps the two. Refused: failed parity, random weights (unle
 TensorRT engine built for another GPU than the declared target.
 
 MLflow sets an alias last-writer-wins and has no compare-and-set, so promotions and rollbacks of one
-model take turns under a lock: a registered model named ``<name>.promotion-lock``, whose creation is
-atomic in every registry store (the name is its primary key). Under the lock a promotion reads the
+model take turns under its lock (:mod:`sam3ops.registry.lock`). Under the lock a promotion reads the
 holder, moves ``previous-<alias>`` then ``<alias>``, re-reads to verify, and records the move in a
 ``history.<time>.<id>`` tag of the model, tags on the version and a run in ``sam3-promote``.
 """
@@ -17,18 +16,15 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
-import random
-import time
-import uuid
 from dataclasses import dataclass
 
 from sam3ops import tracking
 from sam3ops.errors import PromotionConflictError, PromotionRefusedError, RegistryNotFoundError, UsageError
-from sam3ops.registry.registration import (
+from sam3ops.registry.client import (
     DEFAULT_ALIAS,
     DEFAULT_NAME,
     ENGINE_FORMATS,
+    NOT_FOUND_CODES,
     client,
     error_code,
     now,
@@ -36,13 +32,11 @@ from sam3ops.registry.registration import (
     resolve_version,
     who,
 )
+from sam3ops.registry.lock import model_lock
 
 log = logging.getLogger(__name__)
 
 PREVIOUS = "previous-"
-LOCK_SUFFIX = ".promotion-lock"
-LOCK_TIMEOUT_S = float(os.environ.get("SAM3OPS_LOCK_TIMEOUT_S", "60"))
-LOCK_TTL_S = 120.0  # a lock older than this was left by a crashed process: broken
 PASSING = ("pass", "reference")  # "reference": the fp32 source checkpoint itself, nothing to compare
 
 
@@ -61,53 +55,6 @@ class PromoteResult:
     run_id: str | None = None
 
 
-@contextlib.contextmanager
-def model_lock(mlflow_client, name: str, *, timeout: float | None = None, ttl: float = LOCK_TTL_S):
-    """Hold the promotion lock of model ``name`` (a registered model ``<name>.promotion-lock``).
-
-    Creating a registered model is atomic in every MLflow registry store, so exactly one process
-    holds the lock. A lock older than ``ttl`` seconds (its holder died) is broken.
-
-    Raises:
-        PromotionConflictError: the lock stayed held for ``timeout`` seconds.
-    """
-    from mlflow.exceptions import MlflowException
-
-    lock, token = f"{name}{LOCK_SUFFIX}", uuid.uuid4().hex
-    timeout = LOCK_TIMEOUT_S if timeout is None else timeout
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            mlflow_client.create_registered_model(
-                lock, tags={"sam3ops.lock": token, "acquired_at": f"{time.time():.3f}", "holder": who()},
-                description=f"Transient lock of sam3ops promote/rollback on {name!r}; "
-                            f"safe to delete when older than {ttl:.0f} s.")
-            break
-        except MlflowException as exc:
-            if error_code(exc) != "RESOURCE_ALREADY_EXISTS":
-                raise
-        with contextlib.suppress(MlflowException):
-            held = mlflow_client.get_registered_model(lock)
-            age = time.time() - float(held.tags.get("acquired_at", "0") or 0)
-            if age > ttl:
-                log.warning("breaking a stale promotion lock on %s (held by %s for %.0f s)", name,
-                            held.tags.get("holder", "?"), age)
-                # Only the lock we judged stale: another breaker may already have replaced it with its
-                # own (a re-read narrows that race to milliseconds; the store offers no delete-if).
-                if mlflow_client.get_registered_model(lock).tags.get("sam3ops.lock") == held.tags.get("sam3ops.lock"):
-                    mlflow_client.delete_registered_model(lock)
-                continue
-        if time.monotonic() > deadline:
-            raise PromotionConflictError(f"another promotion of {name!r} held its lock for over {timeout:.0f} s")
-        time.sleep(0.1 + random.random() * 0.2)
-    try:
-        yield token
-    finally:
-        with contextlib.suppress(MlflowException):
-            if mlflow_client.get_registered_model(lock).tags.get("sam3ops.lock") == token:
-                mlflow_client.delete_registered_model(lock)
-
-
 def _holder(mlflow_client, name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
@@ -115,7 +62,7 @@ def _holder(mlflow_client, name: str, alias: str) -> str | None:
         # str(): the REST store gives "3", the SQL store (embedded sqlite) 3
         return str(mlflow_client.get_model_version_by_alias(name, alias).version)
     except MlflowException as exc:
-        if error_code(exc) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if error_code(exc) in NOT_FOUND_CODES:
             return None
         raise
 
