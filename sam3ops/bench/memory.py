@@ -89,17 +89,12 @@ class GpuReading:
     extra: dict = field(default_factory=dict)
 
 
-class GpuProbe:
-    """torch's CUDA memory peaks plus NVML sampling (every ``interval_s``) for one block."""
+class NvmlSampler:
+    """NVML counters sampled every ``interval_s`` on a thread inside the ``with`` block: this process's
+    GPU memory (else the device's), utilization, power, and the energy counter at both ends."""
 
-    def __init__(self, device: str, *, interval_s: float = 0.02):
-        import torch
-
-        self.device = torch.device(device)
-        self.index = self.device.index if self.device.index is not None else torch.cuda.current_device()
-        self.interval_s = interval_s
-        self.handle = _nvml_handle(self.index)
-        self.reading = GpuReading()
+    def __init__(self, handle, *, interval_s: float = 0.02):
+        self.handle, self.interval_s = handle, interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._memory: list[float] = []
@@ -108,6 +103,18 @@ class GpuProbe:
         self._util: list[float] = []
         self._power: list[float] = []
         self._energy_start: float | None = None
+        self._energy_end: float | None = None
+
+    def __enter__(self) -> NvmlSampler:
+        self._energy_start = self._energy_mj()
+        self._thread = threading.Thread(target=self._sample, name="nvml-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._energy_end = self._energy_mj()
 
     def _sample(self) -> None:
         import pynvml
@@ -141,38 +148,45 @@ class GpuProbe:
         except Exception:
             return None
 
+    def fold_into(self, reading: GpuReading) -> GpuReading:
+        """Write the samples' peak memory, means and energy into ``reading``; return it."""
+        if self._energy_start is not None and self._energy_end is not None:
+            reading.energy_j = (self._energy_end - self._energy_start) / 1000.0
+        used = self._memory or self._device_used  # this process, else the whole device (see _sample)
+        reading.nvml_process_peak_mb = max(used) if used else None
+        reading.extra["nvml_memory_source"] = "process" if self._memory else "device" if used else "none"
+        reading.utilization_mean_pct = sum(self._util) / len(self._util) if self._util else None
+        reading.power_mean_w = sum(self._power) / len(self._power) if self._power else None
+        return reading
+
+
+class GpuProbe:
+    """torch's CUDA memory peaks plus NVML sampling (every ``interval_s``) for one block."""
+
+    def __init__(self, device: str, *, interval_s: float = 0.02):
+        import torch
+
+        self.device = torch.device(device)
+        self.index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        handle = _nvml_handle(self.index)
+        self.sampler = NvmlSampler(handle, interval_s=interval_s) if handle is not None else None
+        self.reading = GpuReading()
+
     def __enter__(self) -> GpuProbe:
         import torch
 
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
-        if self.handle is not None:
-            self._energy_start = self._energy_mj()
-            self._thread = threading.Thread(target=self._sample, name="nvml-probe", daemon=True)
-            self._thread.start()
+        if self.sampler is not None:
+            self.sampler.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         import torch
 
         torch.cuda.synchronize(self.device)
-        reading = self.reading
-        reading.allocated_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
-        reading.reserved_peak_mb = torch.cuda.max_memory_reserved(self.device) / 2**20
-        if self._thread is not None:
-            self._stop_sampling()
-
-    def _stop_sampling(self) -> None:
-        """Stop the NVML thread and fold its samples into :attr:`reading`."""
-        reading = self.reading
-        self._stop.set()
-        self._thread.join()
-        end = self._energy_mj()
-        if self._energy_start is not None and end is not None:
-            reading.energy_j = (end - self._energy_start) / 1000.0
-        used = self._memory or self._device_used  # this process, else the whole device (see _sample)
-        reading.nvml_process_peak_mb = max(used) if used else None
-        reading.extra["nvml_memory_source"] = "process" if self._memory else "device" if used else "none"
-        reading.utilization_mean_pct = sum(self._util) / len(self._util) if self._util else None
-        reading.power_mean_w = sum(self._power) / len(self._power) if self._power else None
-        reading.samples = max(len(self._util), len(self._power), len(self._device_used))
+        self.reading.allocated_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        self.reading.reserved_peak_mb = torch.cuda.max_memory_reserved(self.device) / 2**20
+        if self.sampler is not None:
+            self.sampler.__exit__(*exc)
+            self.sampler.fold_into(self.reading)

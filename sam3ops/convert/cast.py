@@ -82,8 +82,12 @@ def _header(infos: list[TensorInfo], metadata: dict[str, str]) -> bytes:
     return raw + b" " * (-len(raw) % 8)  # the format pads the header to 8 bytes with spaces
 
 
-def _pieces(infos: list[TensorInfo]) -> Iterator[tuple[TensorInfo, slice | None, bool]]:
-    """(tensor, rows or None for all, reopen-before-this) in file order: big tensors in row blocks."""
+def read_plan(infos: list[TensorInfo]) -> Iterator[tuple[TensorInfo, slice | None, bool]]:
+    """The reads a cast makes, in file order: (tensor, rows or None for all, reopen-before-this).
+
+    Tensors over ``BLOCK_BYTES`` are read in blocks of rows, and the memory map is reopened every
+    ``CHUNK_BYTES``, so the peak memory of a cast stays bounded whatever the checkpoint size.
+    """
     read = 0
     for info in infos:
         source_bytes = math.prod(info.shape) * _BYTES[info.source_dtype]
@@ -126,7 +130,7 @@ def cast_file(source: Path, destination: Path, target: str) -> tuple[int, dict[s
             for part in (struct.pack("<Q", len(header)), header):
                 out.write(part)
                 digest.update(part)
-            for info, block, reopen in _pieces(infos):
+            for info, block, reopen in read_plan(infos):
                 if handle is None or reopen:
                     if handle is not None:
                         handle.__exit__(None, None, None)
@@ -162,7 +166,7 @@ def verify_cast(source: Path, destination: Path, target: str, crcs: dict[str, in
     found: dict[str, int] = {}
     handle = None
     try:
-        for info, block, reopen in _pieces(written):
+        for info, block, reopen in read_plan(written):
             if handle is None or reopen:
                 if handle is not None:
                     handle.__exit__(None, None, None)

@@ -80,7 +80,7 @@ def test_big_tensors_stream_in_row_blocks_and_corruption_is_caught(tmp_path, tin
     monkeypatch.setattr(cast, "BLOCK_BYTES", 4096)  # force row blocks and reopenings on the tiny model
     monkeypatch.setattr(cast, "CHUNK_BYTES", 64 * 1024)
     infos, _ = cast.read_layout(tiny_weights / "model.safetensors", "fp16")
-    assert sum(1 for _, block, _ in cast._pieces(infos) if block is not None) > 10
+    assert sum(1 for _, block, _ in cast.read_plan(infos) if block is not None) > 10
     size, crcs, sha256 = cast.cast_file(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16")
     assert sha256 == file_hashes(tmp_path / "m.safetensors")[0] and size == (tmp_path / "m.safetensors").stat().st_size
     cast.verify_cast(tiny_weights / "model.safetensors", tmp_path / "m.safetensors", "fp16", crcs)
