@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test perf ui clean
+.PHONY: setup demo test test-fast lint perf ui clean
 
 $(BIN)/sam3ops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ demo: setup
 		$(BIN)/mlflow run . -e main --env-manager local
 	@echo "Runs are in ./mlflow.db; open them with: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
-## test: the whole test suite (CPU, no network)
+## test: the whole test suite (CPU, no network): what CI runs
 test: setup
 	$(BIN)/python -m pytest
+
+## test-fast: the fast lane for iteration (no end-to-end subprocess, server or browser tests; minutes)
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+
+## lint: ruff over the package, the tests and the benchmarks (configured in pyproject.toml)
+lint: setup
+	$(BIN)/ruff check sam3ops tests benchmarks
 
 ## perf: benchmarks that write benchmarks/REPORT.md (slow: minutes, several GB of disk)
 perf: setup

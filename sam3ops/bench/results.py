@@ -1,7 +1,8 @@
 """Benchmark results as plain data: JSON in and out, flat rows for tables, metrics for MLflow.
 
-Metric names are the contract of ``DESIGN.md`` (``latency_p50_ms`` ... ``parity_mask_iou``), the
-same in every run so the MLflow compare view lines runs up. No mlflow import here: results
+Metric names are the contract in :mod:`sam3ops.bench.metrics` and the README's "Benchmark metrics"
+section (``latency_p50_ms`` ... ``parity_mask_iou``), the same in every run so the MLflow compare
+view lines runs up. No mlflow import here: results
 measured on a bare GPU host are written as JSON and logged later.
 """
 
@@ -44,7 +45,7 @@ class BatchResult:
         return 1000.0 * self.batch / self.latency.mean_ms if self.latency and self.latency.mean_ms > 0 else None
 
     def metrics(self) -> dict[str, float]:
-        """The DESIGN.md metric names that were measured (``None`` left out)."""
+        """The metrics that were measured, by their contract names (``None`` left out)."""
         if self.latency is None:
             return {}
         lat = self.latency
