@@ -38,22 +38,19 @@ Auth and errors (status / headers sent -> exception raised by ``huggingface_hub`
 -------------------------------------------------------------------------------------
 Tokens are compared through their sha256 digest only; the token value is never stored, logged or echoed.
 
-=================================================  =========================================  =================================================
-situation                                          response                                   huggingface_hub 2.4 raises
-=================================================  =========================================  =================================================
-``Authorization`` header with an unknown token     401 ``X-Error-Message: Invalid             ``HfHubHTTPError`` (``.response.status_code ==
-(any endpoint, even a public repo)                 credentials in Authorization header``      401``), *not* RepositoryNotFoundError; ``whoami``
-                                                                                              re-raises it as ``HfHubHTTPError("Invalid user
-                                                                                              token.")``
-gated repo file (``/resolve``), no token           401 ``X-Error-Code: GatedRepo``            ``GatedRepoError`` (a RepositoryNotFoundError)
-gated repo file, valid token without access        403 ``X-Error-Code: GatedRepo``            ``GatedRepoError``
-unknown repo (or private repo), anonymous          401 ``X-Error-Code: RepoNotFound``         ``RepositoryNotFoundError``
-unknown repo, valid token                          404 ``X-Error-Code: RepoNotFound``         ``RepositoryNotFoundError``
-unknown revision                                   404 ``X-Error-Code: RevisionNotFound``     ``RevisionNotFoundError``
-unknown file / tree path                           404 ``X-Error-Code: EntryNotFound``        ``RemoteEntryNotFoundError`` (subclass of
-                                                   (+ ``X-Repo-Commit``)                      ``HfHubHTTPError`` and ``EntryNotFoundError``)
-``/api/whoami-v2`` without a token                 401                                        (the client refuses ``token=False`` itself)
-=================================================  =========================================  =================================================
+* an ``Authorization`` header with an unknown token (any endpoint, even a public repo): 401 with
+  ``X-Error-Message: Invalid credentials in Authorization header`` -> ``HfHubHTTPError``
+  (``.response.status_code == 401``), *not* RepositoryNotFoundError; ``whoami`` re-raises it as
+  ``HfHubHTTPError("Invalid user token.")``
+* a gated repo's file (``/resolve``) without a token: 401 ``X-Error-Code: GatedRepo`` -> ``GatedRepoError``
+  (a RepositoryNotFoundError)
+* a gated repo's file with a valid token without access: 403 ``X-Error-Code: GatedRepo`` -> ``GatedRepoError``
+* an unknown (or private) repo, anonymous: 401 ``X-Error-Code: RepoNotFound`` -> ``RepositoryNotFoundError``
+* an unknown repo, valid token: 404 ``X-Error-Code: RepoNotFound`` -> ``RepositoryNotFoundError``
+* an unknown revision: 404 ``X-Error-Code: RevisionNotFound`` -> ``RevisionNotFoundError``
+* an unknown file or tree path: 404 ``X-Error-Code: EntryNotFound`` (+ ``X-Repo-Commit``) ->
+  ``RemoteEntryNotFoundError`` (a subclass of ``HfHubHTTPError`` and ``EntryNotFoundError``)
+* ``/api/whoami-v2`` without a token: 401 (the client refuses ``token=False`` itself)
 
 As on the real Hub, the *metadata* of a gated repo (model info, tree) is public; only file downloads are gated.
 ``hf_hub_download``/``snapshot_download`` re-raise these errors as listed only when the file is not already
@@ -63,6 +60,10 @@ Fault injection
 ---------------
 * ``hub.drop_after(path, nbytes, times=1)``: the next ``times`` GETs of that file send the normal status and
   headers (full ``Content-Length``) and then close the connection after ``nbytes`` bytes of body.
+* ``hub.fail_with(path, status, times=1, retry_after=None)``: the next ``times`` GETs of that file answer
+  ``status`` (e.g. 503 while a server restarts) with a small JSON body, and ``Retry-After`` when given.
+* ``hub.ignore_range(path)``: GETs of that file ignore ``Range`` and send the whole file with a 200 (allowed by
+  RFC 9110; some proxies do it) until ``hub.reset_faults()``.
 * ``hub.corrupt(path)``: GETs serve the file with some bytes flipped (every byte at an absolute offset that is a
   multiple of 4096, so offset 0 is always hit; the length, ETag and hashes stay unchanged) until
   ``hub.uncorrupt(path)`` or ``hub.reset_faults()``.
@@ -78,7 +79,7 @@ filter it. Nothing is written to stderr per request.
 
 CLI (benchmarks)
 ----------------
-``python -m tests.fakehub --repo facebook/sam3=/some/folder [--port N] [--gated] [--lfs-redirect]`` prints the
+``python -m tests.support.fakehub --repo facebook/sam3=/some/folder [--port N] [--gated] [--lfs-redirect]`` prints the
 URL on stdout and serves until killed.
 """
 
@@ -471,7 +472,11 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server.hub
         size = info.size
         start, end, status = 0, size - 1, 200
-        range_header = self.headers.get("Range")
+        if not head and (failure := hub._take_failure(info)) is not None:
+            failed, retry_after = failure
+            raise _HttpError(failed, "Injected failure", headers={} if retry_after is None else
+                             {"Retry-After": str(retry_after)})
+        range_header = None if hub._ignores_range(info) else self.headers.get("Range")
         if range_header is not None:
             parsed = _parse_range(range_header, size)
             if parsed == "416":
@@ -592,6 +597,8 @@ class FakeHub:
         self._lfs_index: dict[str, RepoFileInfo] = {}
         self._drops: dict[tuple[str | None, str], list[int]] = {}  # (repo_id|None, path) -> [nbytes, times_left]
         self._corrupt: set[tuple[str | None, str]] = set()
+        self._failures: dict[tuple[str | None, str], list] = {}  # (repo_id|None, path) -> [status, times_left, retry]
+        self._ignore_range: set[tuple[str | None, str]] = set()
         self._requests: list[RequestRecord] = []
         self._errors: list[str] = []
         self._server: _Server | None = None
@@ -768,10 +775,25 @@ class FakeHub:
         with self._lock:
             self._corrupt.discard((repo_id, path))
 
+    def fail_with(self, path: str, status: int, times: int = 1, *, retry_after: int | None = None,
+                  repo_id: str | None = None) -> None:
+        """Make the next `times` GETs of `path` answer `status` (with ``Retry-After: retry_after`` when given)."""
+        if not 400 <= status <= 599 or times < 1:
+            raise ValueError("status must be an HTTP error (4xx/5xx) and times >= 1")
+        with self._lock:
+            self._failures[(repo_id, path)] = [status, times, retry_after]
+
+    def ignore_range(self, path: str, *, repo_id: str | None = None) -> None:
+        """Serve `path` whole (200) even to a Range request, until `reset_faults`."""
+        with self._lock:
+            self._ignore_range.add((repo_id, path))
+
     def reset_faults(self) -> None:
         with self._lock:
             self._drops.clear()
             self._corrupt.clear()
+            self._failures.clear()
+            self._ignore_range.clear()
 
     # -- request log --------------------------------------------------------------------------------------------------
     @property
@@ -862,6 +884,22 @@ class FakeHub:
     def _lfs_by_sha(self, sha256: str) -> RepoFileInfo | None:
         with self._lock:
             return self._lfs_index.get(sha256)
+
+    def _take_failure(self, info: RepoFileInfo) -> tuple[int, int | None] | None:
+        """(status, retry_after) when this GET of `info` must fail (consuming one failure), else None."""
+        with self._lock:
+            for key in ((info.repo_id, info.path), (None, info.path)):
+                entry = self._failures.get(key)
+                if entry is not None:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        del self._failures[key]
+                    return entry[0], entry[2]
+        return None
+
+    def _ignores_range(self, info: RepoFileInfo) -> bool:
+        with self._lock:
+            return (info.repo_id, info.path) in self._ignore_range or (None, info.path) in self._ignore_range
 
     def _take_faults(self, info: RepoFileInfo) -> tuple[int | None, bool]:
         """Return (drop_after_nbytes or None, corrupt) for a GET of `info`, consuming one drop."""
@@ -958,7 +996,8 @@ class FakeHub:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakehub", description="Serve local folders as a fake HF Hub.")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fakehub",
+                                     description="Serve local folders as a fake HF Hub.")
     parser.add_argument("--repo", action="append", required=True, metavar="REPO_ID=FOLDER", help="repeatable")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -1,4 +1,4 @@
-"""Tests for tests/fakehub.py against the real huggingface_hub client (2.4, httpx2 stack)."""
+"""Tests for tests/support/fakehub.py against the real huggingface_hub client (2.4, httpx2 stack)."""
 
 from __future__ import annotations
 
@@ -265,6 +265,35 @@ def test_corrupt(hub, src, tmp_path):
     assert Path(p).read_bytes() == original
 
 
+def _resolve_url(hub, path: str) -> str:
+    return f"{hub.url}/{REPO}/resolve/main/{path}"
+
+
+def test_fail_with_answers_the_status_then_serves(hub, src):
+    hub.fail_with("weights.safetensors", 503, times=2, retry_after=1)
+    # HEAD (the metadata request) is not failed, nor counted: only the transfer of the bytes is
+    head = urllib.request.Request(_resolve_url(hub, "weights.safetensors"), method="HEAD")
+    assert urllib.request.urlopen(head, timeout=10).status == 200
+    for _ in range(2):
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(_resolve_url(hub, "weights.safetensors"), timeout=10)
+        assert exc.value.code == 503 and exc.value.headers["Retry-After"] == "1"
+    with urllib.request.urlopen(_resolve_url(hub, "weights.safetensors"), timeout=10) as response:
+        assert response.read() == (src / "weights.safetensors").read_bytes()
+    assert [g.status for g in hub.gets("weights.safetensors")] == [503, 503, 200]
+
+
+def test_ignore_range_sends_the_whole_file(hub, src):
+    hub.ignore_range("weights.safetensors")
+    request = urllib.request.Request(_resolve_url(hub, "weights.safetensors"), headers={"Range": "bytes=1000-"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200 and "Content-Range" not in response.headers
+        assert response.read() == (src / "weights.safetensors").read_bytes()
+    hub.reset_faults()
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 206 and response.read() == (src / "weights.safetensors").read_bytes()[1000:]
+
+
 def test_lfs_redirect_mode_like_real_hub(src, tmp_path):
     with FakeHub(lfs_redirect=True) as hub:
         hub.add_repo(GATED, src, gated=True)
@@ -407,7 +436,7 @@ def test_cli_serves_and_works_with_hf_endpoint(src, tmp_path):
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_DISABLE_TELEMETRY": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakehub", "--repo", f"{REPO}={src}", "--port", "0"],
+        [sys.executable, "-m", "tests.support.fakehub", "--repo", f"{REPO}={src}", "--port", "0"],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
