@@ -131,7 +131,7 @@ def test_embedded_store_and_entry_points(capsys, tmp_path, tiny_weights):
     from sam3ops.weights.stage import init_stage
 
     shutil.copytree(tiny_weights, tmp_path / "tiny")
-    _, init_run = init_stage(preset="tiny", output=str(tmp_path / "tiny"), seed=0)
+    init_run = init_stage(preset="tiny", output=str(tmp_path / "tiny"), seed=0).run_id
     done = subprocess.run(
         ["mlflow", "run", str(REPO_ROOT), "-e", "register", "--env-manager", "local", "--experiment-name",
          "sam3-register", "-P", f"run_id={init_run}", "-P", "name=emb"],
