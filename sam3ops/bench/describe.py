@@ -41,7 +41,7 @@ def artifact_precision(weights: Path, runtime: str) -> str | None:
 
 def check_device(device: str) -> None:
     """:class:`UsageError` when ``device`` asks for CUDA on a machine without it."""
-    from sam3ops.inference.segmenter import resolve_device
+    from sam3ops.inference.device import resolve_device
 
     resolve_device(device)
 

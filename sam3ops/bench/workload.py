@@ -32,7 +32,7 @@ def photo_pool(image_size: int, photos: str | None = None) -> list[Image.Image]:
 def prompt_pool() -> list[str]:
     """Every distinct prompt of the workspace's prompt sets (or a built-in list without them)."""
     from sam3ops.errors import PromptsError
-    from sam3ops.predict.prompts import load_prompt_sets
+    from sam3ops.inference.prompts import load_prompt_sets
 
     try:
         sets = load_prompt_sets()

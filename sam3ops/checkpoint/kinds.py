@@ -11,10 +11,8 @@ import contextlib
 import json
 from pathlib import Path
 
+from sam3ops.checkpoint.layout import ENGINES, ONNX_GRAPHS, REQUIRED_FILES
 from sam3ops.errors import UsageError, WeightsError, WeightsNotFoundError
-
-ONNX_GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
-ENGINES = ("vision.engine", "text.engine", "decoder.engine")
 
 
 def require_empty(output: Path, *, overwrite: bool) -> None:
@@ -52,7 +50,7 @@ def check_weights_dir(weights_dir: Path) -> Path:
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
         raise WeightsNotFoundError(f"weights folder {weights_dir} not found")
-    missing = [name for name in ("config.json", "processor_config.json") if not (weights_dir / name).is_file()]
+    missing = [name for name in REQUIRED_FILES if not (weights_dir / name).is_file()]
     has_weights = any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)
     if missing or not has_weights:
         raise WeightsError(f"{weights_dir} is not a complete SAM3 checkpoint "

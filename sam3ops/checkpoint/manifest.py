@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write
+from sam3ops.checkpoint.layout import MANIFEST_NAME
 from sam3ops.errors import IntegrityError, WeightsError, WeightsNotFoundError
 
-MANIFEST_NAME = "manifest.json"
 _CHUNK = 8 * 1024 * 1024
 
 

@@ -9,18 +9,24 @@ raw logits can be tiny and their relative error meaningless.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from sam3ops.inference.result import Result
 
-if TYPE_CHECKING:  # the gate only calls segment(): comparing results needs no torch
-    from sam3ops.inference.segmenter import Segmenter
-
 DEFAULT_MIN_MASK_IOU = 0.98
 DEFAULT_MAX_SCORE_DIFF = 0.02
 DEFAULT_PROMPTS = ("person", "cat", "cup")
+
+
+class Segmenter(Protocol):
+    """What the gate needs of a segmenter (:class:`sam3ops.inference.segmenter.Segmenter` on any runtime):
+    comparing results needs no torch, so neither does this module."""
+
+    score_threshold: float
+
+    def segment(self, images: list, prompts: list[str]) -> list[Result]: ...
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam3ops.checkpoint.kinds import ONNX_GRAPHS
+from sam3ops.checkpoint.layout import ONNX_GRAPHS
 from sam3ops.errors import UsageError
 from sam3ops.inference.core import Outputs, VisionFeatures
 

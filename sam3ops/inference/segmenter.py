@@ -21,11 +21,11 @@ import torch
 from sam3ops.checkpoint.kinds import check_weights_dir, is_engine_dir, is_onnx_dir
 from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
+from sam3ops.inference.device import PRECISIONS, resolve_device, resolve_precision  # noqa: F401 - re-exported
 from sam3ops.inference.result import Result
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STAGES = ("preprocess", "vision", "text", "decoder", "postprocess")
 
 
@@ -39,23 +39,6 @@ class Timings:
     def mean_ms(self) -> dict[str, float]:
         """Mean milliseconds per call of each stage that ran."""
         return {stage: 1000 * self.seconds[stage] / self.calls[stage] for stage in STAGES if self.calls[stage]}
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``; :class:`UsageError` when CUDA is asked for but absent."""
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available here", hint="use --device cpu")
-    if resolved.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device {device!r}", hint="use cpu or cuda")
-    return resolved
-
-
-def resolve_precision(precision: str) -> torch.dtype:
-    """The torch dtype of ``fp32``, ``fp16`` or ``bf16``."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}", hint=f"choose one of: {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision]
 
 
 class Segmenter:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from sam3ops.checkpoint.kinds import ENGINES
+from sam3ops.checkpoint.layout import ENGINES
 from sam3ops.errors import TensorRTError, TensorRTUnavailableError, UsageError
 from sam3ops.inference.core import Outputs, VisionFeatures
 

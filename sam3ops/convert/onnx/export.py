@@ -11,13 +11,17 @@ also carries the config, processor and tokenizer files, so the Segmenter can run
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from sam3ops.checkpoint.kinds import ONNX_GRAPHS
+from sam3ops.checkpoint.layout import ONNX_GRAPHS
 from sam3ops.convert.onnx.graph import check_graph
 from sam3ops.inference.core import VisionFeatures
 
@@ -157,3 +161,22 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     graphs = [output / name for name in GRAPHS]
     onnx_bytes = sum(p.stat().st_size for p in output.iterdir() if p.is_file() and ".onnx" in p.name)
     return OnnxExport(output, graphs, opset, onnx_bytes)
+
+
+@contextlib.contextmanager
+def onnx_source(input_dir: Path, *, near: Path, opset: int) -> Iterator[Path]:
+    """The ONNX folder to build from: ``input_dir`` if it holds the graphs, else a temporary export
+    of its safetensors beside ``near`` (removed afterwards, whatever happens)."""
+    from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
+
+    input_dir = check_weights_dir(Path(input_dir))
+    if is_onnx_dir(input_dir):
+        yield input_dir
+        return
+    Path(near).parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=Path(near).parent, prefix=f".{Path(near).name}.onnx-"))
+    try:
+        log.info("exporting %s to ONNX first", input_dir)
+        yield export_onnx(source=input_dir, output=scratch / "onnx", opset=opset).output
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

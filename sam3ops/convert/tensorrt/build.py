@@ -23,7 +23,6 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,26 +65,6 @@ def check_options(*, precision: str, batch: tuple[int, int, int], workspace_gb: 
     if not workspace_gb > 0:
         raise UsageError(f"--workspace-gb must be positive, got {workspace_gb}")
     return tuple(batch)
-
-
-@contextlib.contextmanager
-def onnx_source(input_dir: Path, *, near: Path, opset: int) -> Iterator[Path]:
-    """The ONNX folder to build from: ``input_dir`` if it holds the graphs, else a temporary export
-    of its safetensors beside ``near`` (removed afterwards, whatever happens)."""
-    from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
-    from sam3ops.convert.onnx.export import export_onnx
-
-    input_dir = check_weights_dir(Path(input_dir))
-    if is_onnx_dir(input_dir):
-        yield input_dir
-        return
-    Path(near).parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=Path(near).parent, prefix=f".{Path(near).name}.onnx-"))
-    try:
-        log.info("exporting %s to ONNX first", input_dir)
-        yield export_onnx(source=input_dir, output=scratch / "onnx", opset=opset).output
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _gpu() -> dict:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sam3ops.errors import PromptsError
-from sam3ops.predict import prompts
+from sam3ops.inference import prompts
 from tests.conftest import REPO_ROOT
 
 

@@ -1,0 +1,10 @@
+"""The file names of a weights folder: the one place they are spelled (see the README's "Weights
+folders" section). Plain names only, no imports: every layer may read them."""
+
+MANIFEST_NAME = "manifest.json"
+# The layout of the ``facebook/sam3`` hub repo in transformers format: every kind of folder has these.
+REQUIRED_FILES = ("config.json", "processor_config.json")
+# ``convert --format onnx``: the three parts as graphs (external data files beside them past 2 GB).
+ONNX_GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
+# ``convert --format tensorrt``: one engine per graph, each with a ``<engine>.json`` build sidecar.
+ENGINES = ("vision.engine", "text.engine", "decoder.engine")
