@@ -517,7 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
             with open(info.local_path, "rb") as f:
                 if corrupt:
                     self._send_corrupted(f, start, to_send)
-                else:
+                elif to_send:  # drop_after(path, 0): the headers alone (sendfile refuses a count of 0)
                     sent = self.connection.sendfile(f, offset=start, count=to_send)
                     if sent != to_send:
                         self.close_connection = True  # file shrank on disk: don't leave the client hanging

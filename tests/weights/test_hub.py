@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,7 +27,7 @@ from sam3ops.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
 )
-from sam3ops.weights import hub, transfer
+from sam3ops.weights import hub, resumable, transfer
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
 from tests.support.fakehub import FakeHub
@@ -121,12 +122,10 @@ def test_dropped_connection_resumes_within_the_run(fake_hub, repo_folder, tmp_pa
     assert "sam3.pt" in result.fetched
 
 
-def test_interrupted_run_resumes_next_run_without_refetching(fake_hub, repo_folder, tmp_path, monkeypatch):
-    default_attempts = transfer.MAX_ATTEMPTS
-    monkeypatch.setattr(transfer, "MAX_ATTEMPTS", 1)  # this run gives up at the first drop
+def test_interrupted_run_resumes_next_run_without_refetching(fake_hub, repo_folder, tmp_path):
     fake_hub.drop_after("sam3.pt", 5 * 1024 * 1024)
     with pytest.raises(HubUnreachableError, match="download interrupted.*sam3.pt") as info:
-        _download(include="pt")
+        _download(include="pt", retry=resumable.RetryPolicy(max_attempts=1))  # gives up at the first drop
     assert "resumes" in info.value.one_line()
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()  # an incomplete folder has no manifest
     assert not (tmp_path / "out" / "sam3.pt").exists()
@@ -134,7 +133,6 @@ def test_interrupted_run_resumes_next_run_without_refetching(fake_hub, repo_fold
     finished_before = {f for f in TRANSFORMERS_FILES if (tmp_path / "out" / f).exists()}
     assert finished_before, "files sorted before sam3.pt should have finished"
 
-    monkeypatch.setattr(transfer, "MAX_ATTEMPTS", default_attempts)
     fake_hub.clear_requests()
     result = _download(include="pt")
     gets = _resolve_gets(fake_hub)
@@ -226,23 +224,40 @@ def test_short_disk_refused_before_any_byte(capsys, fake_hub, monkeypatch, tmp_p
     assert _last_run().info.status == "FAILED"
 
 
-def test_disk_full_during_download(fake_hub, monkeypatch, tmp_path):
-    class FullDisk:
-        """Stands in for the file wrapper: the disk fills up after 1 MiB of sam3.pt."""
-
-        def __init__(self, callback, handle, method):
-            self.handle, self.callback = handle, callback
-
-        def write(self, data):
-            if self.handle.tell() >= 1024 * 1024:
-                raise OSError(28, "No space left on device")
-            self.callback(len(data))
-            return self.handle.write(data)
-
-    monkeypatch.setattr(transfer, "CallbackIOWrapper", FullDisk)
+def test_disk_full_during_download(fake_hub, tmp_path):
+    """The part file of sam3.pt is /dev/full, where every write fails with ENOSPC as on a full disk."""
+    part = transfer.part_path(tmp_path / "out", "sam3.pt", fake_hub.file(REPO, "sam3.pt").etag)
+    part.parent.mkdir(parents=True)
+    part.symlink_to("/dev/full")
     with pytest.raises(DiskSpaceError, match="disk filled up"):
         _download(include="pt")
-    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists() and not (tmp_path / "out" / "sam3.pt").exists()
+
+
+@pytest.mark.parametrize(("status", "error", "line"), [
+    (403, HubAccessError, "may not read facebook/sam3 (403)"),
+    (401, InvalidTokenError, "rejected the Hugging Face token (401)"),
+    (404, HubUnreachableError, "the hub answered HTTP 404"),
+])
+def test_refused_transfer_is_translated_by_status(fake_hub, status, error, line):
+    """The metadata request succeeds; the GET of the bytes is refused (a CDN or mirror that says no)."""
+    fake_hub.fail_with("model.safetensors", status)
+    with pytest.raises(error, match=re.escape(line)):
+        _download()
+    assert [r.status for r in _resolve_gets(fake_hub, "model.safetensors")] == [status]  # not retried
+
+
+def test_server_that_keeps_answering_503_gives_up_with_the_part_kept(fake_hub, repo_folder, tmp_path):
+    part = transfer.part_path(tmp_path / "out", "sam3.pt", fake_hub.file(REPO, "sam3.pt").etag)
+    part.parent.mkdir(parents=True)
+    part.write_bytes((repo_folder / "sam3.pt").read_bytes()[: 1024 * 1024])  # what an earlier run got
+    fake_hub.fail_with("sam3.pt", 503, times=100)
+    policy = resumable.RetryPolicy(http_retries=1, stalled_attempts=2, backoff_s=0.01)
+    with pytest.raises(HubUnreachableError, match="download interrupted: sam3.pt.*RetryError") as info:
+        _download(include="pt", retry=policy)
+    assert "resumes" in info.value.one_line()
+    assert [(r.status, r.range) for r in _resolve_gets(fake_hub, "sam3.pt")] == [(503, f"bytes={1024 * 1024}-")] * 4
+    assert transfer.partial_bytes(tmp_path / "out", "sam3.pt") == 1024 * 1024
 
 
 def test_part_paths_are_per_version(tmp_path):
