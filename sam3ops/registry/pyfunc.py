@@ -134,7 +134,7 @@ class Sam3PyFunc(mlflow.pyfunc.PythonModel):
         weights = Path(context.artifacts[WEIGHTS_ARTIFACT])
         config = context.model_config or {}
         # The same check as `sam3ops pull`: the manifest is the one registered, the files match it.
-        verify_folder(weights, what="the model's weights", manifest_sha256=config.get("manifest_sha256"),
+        verify_folder(weights, what="the model's weights folder", manifest_sha256=config.get("manifest_sha256"),
                       hint="the artifact store was altered: register the version again")
         self.device = default_device()
         self.segmenter = Segmenter.from_dir(weights, device=self.device,

@@ -205,7 +205,7 @@ def _gather_weights(mlflow_client, run, stage: str, tmp: Path) -> Path:
                 os.link(folder / rel, target / rel)  # no copy of a multi-GB checkpoint
             except OSError:
                 shutil.copy2(folder / rel, target / rel)
-    verify_folder(target, what=f"the weights of run {run_id}", only_listed=True,
+    verify_folder(target, what=f"the weights folder of run {run_id}", only_listed=True,
                   hint="convert (or download) again; the files changed after they were written")
     return target
 

@@ -68,7 +68,7 @@ def test_changed_bytes_in_the_store_are_caught(remote, capsys, tmp_path):
     code, _, err = run_cli(capsys, "pull", "--name", name, "--dest", str(dest))
     assert code == 1 and "model.safetensors: sha256 differs from the manifest" in err
     assert not dest.exists() and not list(tmp_path.glob(".d.*"))
-    with pytest.raises(Exception, match="differ from their manifest"):  # serving refuses it too
+    with pytest.raises(Exception, match="weights folder does not match its manifest"):  # serving refuses it too
         mlflow.pyfunc.load_model(f"models:/{name}@production")
 
     # A forger who also rewrites manifest.json is caught by the manifest_sha256 tag.
@@ -78,10 +78,10 @@ def test_changed_bytes_in_the_store_are_caught(remote, capsys, tmp_path):
         if entry["path"] == "model.safetensors":
             entry["sha256"] = file_hashes(weights)[0]
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IntegrityError, match="differs from the one registered"):
+    with pytest.raises(IntegrityError, match="manifest.json differs from the one recorded"):
         pull(dest=dest, name=name, alias="production")
     assert not dest.exists()
-    with pytest.raises(Exception, match="manifest.json differs from the one registered"):
+    with pytest.raises(Exception, match="manifest.json differs from the one recorded"):
         mlflow.pyfunc.load_model(f"models:/{name}@production")
 
 

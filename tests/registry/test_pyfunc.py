@@ -40,7 +40,8 @@ def test_pyfunc_predicts_what_the_weights_do(server, sources, published, monkeyp
     assert len(b64["labels"]) <= n
 
 
-def test_serve_answers_invocations(server, published, tmp_path):
+def test_serve_answers_invocations(server, published, tmp_path, monkeypatch):
+    point_at(monkeypatch, server.uri)  # mlflow hands its registry URI to subprocesses in the environment
     name, _ = published
     port = free_port()
     log = tmp_path / "serve.log"
