@@ -7,14 +7,13 @@ own client.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError
+from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, http_status, tracking_error
+from sam3ops.weights import resumable
 
 log = logging.getLogger(__name__)
 
@@ -70,81 +69,53 @@ class _Fetcher:
         return size
 
     def _fetch_http(self, remote: str, local: Path, size: int) -> tuple[int, str | None]:
+        """Stream ``remote`` through the server's artifact proxy into ``local``, resuming ``local.part``.
+
+        Retried for as long as each failure comes within ``retry_seconds`` of the last byte that
+        arrived; returns (bytes transferred, sha256 of the whole file).
+        """
         import requests
-        import urllib3
 
-        part = local.with_name(local.name + ".part")
-        stalled_since = None
-        transferred = 0
-        digest = None
-        while True:
-            offset = part.stat().st_size if part.exists() else 0
-            if offset > size:
-                part.unlink()
-                offset = 0
-            if offset == size:
-                break
-            before = offset
-            try:
-                digest = self._stream(remote, part, offset, size)
-            except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,
-                    _Retryable) as exc:
-                now_at = part.stat().st_size if part.exists() else 0
-                transferred += now_at - before
-                if now_at > before or stalled_since is None:
-                    stalled_since = time.monotonic()
-                if time.monotonic() - stalled_since > self.retry_seconds:
-                    raise PullError(f"pull interrupted: {remote} stopped at {now_at} of {size} bytes "
-                                    f"({type(exc).__name__}) and the server did not come back within "
-                                    f"{self.retry_seconds:.0f} s") from None
-                log.warning("%s: connection lost at %d of %d bytes (%s); retrying", remote, now_at, size,
-                            type(exc).__name__)
-                time.sleep(0.5)
-                continue
-            transferred += (part.stat().st_size if part.exists() else 0) - before
-        os.replace(part, local)
-        return transferred, digest
-
-    def _stream(self, remote: str, part: Path, offset: int, size: int) -> str | None:
-        """One GET from ``offset``; returns the sha256 when the whole file came in this one stream."""
-        from mlflow.exceptions import MlflowException
-        from mlflow.utils.credentials import get_default_host_creds
-        from mlflow.utils.rest_utils import http_request
-
-        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
         try:
-            response = http_request(get_default_host_creds(self.repo.artifact_uri), "/" + remote, "GET",
-                                    stream=True, max_retries=0, extra_headers=headers, raise_on_status=False,
-                                    timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except MlflowException as exc:  # http_request wraps connection errors (server down, restarting)
-            raise _Retryable(str(exc).split(" failed with exception ")[-1][:200]) from None
-        with response:
-            if response.status_code == 404:
+            fetched = self._stream(remote, local, size)
+        except resumable.TransferError as exc:
+            raise PullError(f"pull interrupted: {remote} stopped at {exc.done} of {size} bytes ({exc.cause}) and the "
+                            f"server did not come back within {self.retry_seconds:.0f} s") from None
+        except requests.HTTPError as exc:  # a status not worth retrying
+            if http_status(exc) == 404:
                 raise IntegrityError(f"{remote} is listed but missing from the artifact store",
-                                     hint="the store lost files: register the version again from its run")
-            if response.status_code >= 500 or response.status_code in (408, 429):
-                raise _Retryable(f"HTTP {response.status_code}")
-            response.raise_for_status()
-            if offset and response.status_code != 206:  # Range ignored: the whole file again
-                offset = 0
-            sha = hashlib.sha256() if offset == 0 else None
-            buffer = bytearray(CHUNK_BYTES)
-            view = memoryview(buffer)
-            with open(part, "r+b" if offset else "wb") as handle:
-                handle.seek(offset)
-                handle.truncate()
-                raw = response.raw
-                while n := raw.readinto(buffer):
-                    handle.write(view[:n])
-                    if sha is not None:
-                        sha.update(view[:n])
-                    if self.progress:
-                        self.progress(n)
-        got = part.stat().st_size
-        if got != size:
-            raise _Retryable(f"short body: {got} of {size} bytes")
-        return sha.hexdigest() if sha is not None else None
+                                     hint="the store lost files: register the version again from its run") from None
+            raise tracking_error(exc) or PullError(
+                f"the artifact store answered HTTP {http_status(exc)} for {remote}") from None
+        return fetched.received, fetched.sha256
 
+    def _stream(self, remote: str, local: Path, size: int) -> resumable.Fetched:
+        """The resumable download of ``remote``, with the credentials MLflow's own client would send."""
+        from mlflow.tracking.request_header.registry import resolve_request_headers
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.workspace_context import get_request_workspace
+        from mlflow.utils.workspace_utils import WORKSPACE_HEADER_NAME
 
-class _Retryable(ConnectionError):
-    """A response worth retrying (5xx while a server restarts, a body cut short)."""
+        creds = get_default_host_creds(self.repo.artifact_uri)
+        headers, auth = dict(resolve_request_headers()), None
+        if workspace := get_request_workspace():
+            headers[WORKSPACE_HEADER_NAME] = workspace
+        # The same precedence as mlflow.utils.rest_utils.http_request: basic (unless Kubernetes auth
+        # carries the credentials), else a bearer token; SigV4 or an auth plugin sign the request last.
+        if creds.username and creds.password and creds.auth not in ("kubernetes", "kubernetes-namespaced"):
+            auth = (creds.username, creds.password)
+        elif creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        if creds.aws_sigv4:
+            from requests_auth_aws_sigv4 import AWSSigV4
+
+            auth = AWSSigV4("execute-api")
+        elif creds.auth:
+            from mlflow.tracking.request_auth.registry import fetch_auth
+
+            auth = fetch_auth(creds.auth)
+        # A server that restarts comes back after an unknown number of attempts: bound the time only.
+        policy = resumable.RetryPolicy(stalled_attempts=None, stalled_seconds=self.retry_seconds, max_attempts=None)
+        return resumable.download(f"{creds.host.rstrip('/')}/{remote}", local, size=size, headers=headers, auth=auth,
+                                  verify=creds.verify, cert=creds.client_cert_path, progress=self.progress,
+                                  sha256=True, retry=policy, name=remote)
