@@ -7,19 +7,12 @@ own client.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, http_status, tracking_error
 from sam3ops.weights import resumable
-
-log = logging.getLogger(__name__)
-
-# One buffer per stream, reused by every readinto (no allocation per chunk).
-CHUNK_BYTES = 1024 * 1024
-CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 
 
 class _Fetcher:
