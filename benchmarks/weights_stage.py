@@ -125,7 +125,8 @@ def bench_init_full(work: Path) -> dict:
 
 
 def _machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU"
+    memory_gib = psutil.virtual_memory().total / 2**30
+    return f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, {memory_gib:.0f} GiB RAM, no GPU"
 
 
 def write_report(download: dict, init: dict) -> str:
@@ -136,13 +137,15 @@ def write_report(download: dict, init: dict) -> str:
 
 Machine: {_machine()}; Python {platform.python_version()}.
 
-### Download over loopback ({download['file_bytes'] / 1e9:.2f} GB file, fake hub in its own process, median of {ROUNDS})
+### Download over loopback ({download['file_bytes'] / 1e9:.2f} GB file, fake hub in its own process, \
+median of {ROUNDS})
 
 | client | MB/s |
 |---|---|
 | curl (`-o file`) | {download['curl_mb_s']:.0f} |
 | sam3ops download, transfer (the run's `mb_per_s`) | {download['sam3ops_mb_s']:.0f} |
-| sam3ops download, end to end (process start to verified manifest, sha256 included) | {download['sam3ops_end_to_end_mb_s']:.0f} |
+| sam3ops download, end to end (process start to verified manifest, sha256 included) | \
+{download['sam3ops_end_to_end_mb_s']:.0f} |
 
 sam3ops / curl = **{download['ratio']:.2f}** (target 0.80: {verdict(download['ratio'] >= 0.8)}).
 Rounds (MB/s, in order, each client a fresh process, `sync` before each): curl
@@ -155,7 +158,8 @@ Peak RSS {init['peak_rss_bytes'] / 1e9:.2f} GB for a {init['checkpoint_bytes'] /
 **{init['ratio']:.2f}x** (target 1.5x: {verdict(init['ratio'] <= 1.5)}), {init['seconds']:.0f} s.
 """
     if not REPORT.exists():
-        REPORT.write_text("# sam3ops benchmark report\n\nEach section: what was measured, on which machine, at which commit.\n")
+        REPORT.write_text("# sam3ops benchmark report\n\n"
+                          "Each section: what was measured, on which machine, at which commit.\n")
     with open(REPORT, "a") as handle:
         handle.write(section)
     return section
