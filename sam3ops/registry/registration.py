@@ -95,7 +95,7 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
     import mlflow
 
     from sam3ops.checkpoint.manifest import file_hashes
-    from sam3ops.registry import pyfunc
+    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, signature
 
     mlflow_client = client()
     source = _source_run(mlflow_client, run_id)
@@ -111,8 +111,8 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
         params = {"run_id": run_id, "name": name}
         with tracking.stage_run("register", params=params, tags={"source_run_id": run_id}, nested=nested) as run:
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=str(pyfunc.ENTRY_FILE), artifacts={pyfunc.WEIGHTS_ARTIFACT: str(weights)},
-                signature=pyfunc.signature(), pip_requirements=_requirements(),
+                name="model", python_model=str(ENTRY_FILE), artifacts={WEIGHTS_ARTIFACT: str(weights)},
+                signature=signature(), pip_requirements=_requirements(),
                 model_config={"format": tags["format"], "precision": tags["precision"],
                               "manifest_sha256": tags["manifest_sha256"]},
                 metadata={"sam3ops": {k: tags[k] for k in ("format", "precision", "parity", "source_run_id")}},
