@@ -237,10 +237,21 @@ def tracking_error(exc: BaseException) -> Sam3opsError | None:
     """One of our errors for a tracking-server failure (refused credentials, unreachable), else None."""
     import os
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+    uri = _without_credentials(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
     if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
         return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
     if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
         return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
     return None
+
+
+def _without_credentials(uri: str) -> str:
+    """``uri`` with any ``user:password@`` taken out: an error message never carries a secret."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))

@@ -75,3 +75,10 @@ def test_tracking_error_by_status_and_cause(monkeypatch):
     # The wording of a message never decides: a 401 in the text of another error is not an auth error.
     assert errors.tracking_error(RuntimeError("failed with error code 401")) is None
     assert errors.tracking_error(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE)) is None
+
+
+def test_tracking_errors_never_carry_credentials_from_the_uri(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret-pass@127.0.0.1:5999/mlflow")
+    for exc in (MlflowException("x", error_code=UNAUTHENTICATED), _mlflow_transport_failure()):
+        line = errors.tracking_error(exc).one_line()
+        assert "s3cret-pass" not in line and "alice" not in line and "http://127.0.0.1:5999/mlflow" in line
