@@ -156,6 +156,7 @@ def download(url: str, dest: Path, *, part: Path | None = None, size: int | None
     request = dict(headers or {}, **{"Accept-Encoding": "identity"})  # sizes and ranges are about the bytes on disk
     attempts = stalled = 0
     stalled_since = time.monotonic()
+    expected = "?" if size is None else size
     with _session(retry, auth, verify, cert) as session:
         while not state.whole:
             attempts += 1
@@ -170,13 +171,14 @@ def download(url: str, dest: Path, *, part: Path | None = None, size: int | None
                 else:
                     stalled += 1
                 if reason := retry.gives_up(attempts, stalled, stalled_since):
-                    raise TransferError(f"{name}: the connection kept failing at {state.size} of {size or '?'} bytes "
+                    raise TransferError(f"{name}: the connection kept failing at {state.size} of {expected} bytes "
                                         f"({type(exc).__name__}; {reason})", done=state.size, size=size,
                                         cause=type(exc).__name__) from None
-                log.warning("%s: connection lost at %d of %s bytes (%s); resuming", name, state.size,
-                            size or "?", type(exc).__name__)
+                log.warning("%s: connection lost at %d of %s bytes (%s); resuming", name, state.size, expected,
+                            type(exc).__name__)
                 time.sleep(retry.pause(stalled))
     dest.parent.mkdir(parents=True, exist_ok=True)
+    part.touch()  # an empty file (size 0) is whole before any byte: it still needs to exist
     os.replace(part, dest)
     return Fetched(state.size, state.received, state.hexdigest(), attempts)
 

@@ -190,6 +190,17 @@ def test_416_for_a_part_that_is_already_whole(hub, tmp_path, content):
     assert _gets(hub) == []
 
 
+def test_an_empty_file(hub, tmp_path):
+    (tmp_path / "empty-repo").mkdir()
+    (tmp_path / "empty-repo" / "empty.txt").write_bytes(b"")
+    hub.add_repo("test/empty", tmp_path / "empty-repo")
+    url = f"{hub.url}/test/empty/resolve/main/empty.txt"
+    got = resumable.download(url, tmp_path / "known" / "empty.txt", size=0, sha256=True)  # whole before any request
+    assert (tmp_path / "known" / "empty.txt").read_bytes() == b"" and got.sha256 == _sha(b"") and got.attempts == 0
+    got = resumable.download(url, tmp_path / "unknown" / "empty.txt")
+    assert (tmp_path / "unknown" / "empty.txt").read_bytes() == b"" and got.attempts == 1
+
+
 def test_a_part_longer_than_the_file_starts_over(hub, tmp_path, content):
     (tmp_path / f"{NAME}.part").write_bytes(content + b"other bytes")
     got = resumable.download(_url(hub), tmp_path / NAME, size=SIZE, sha256=True)
