@@ -3,51 +3,65 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sam3ops import tracking
 from sam3ops.bench.config import BenchConfig
 from sam3ops.bench.results import BenchResults
-from sam3ops.bench.track import log_results, resolve_weights, run_params
+from sam3ops.bench.track import log_results, requested_params, resolve_weights, run_params
 from sam3ops.errors import UsageError
+from sam3ops.tracking.result import StageResult
 
 
-def bench_stage(*, weights: str, runtime: str = "auto", precision: str = "fp32", batch: str = "1,4,8,16",
-                image_size: int = 1008, prompts_per_image: int = 4, warmup: int = 2, iterations: int = 10,
-                min_duration_s: float = 0.0, device: str = "cpu", reference: str | None = None,
-                parity: bool = True, photos: str | None = None, output_json: str | None = None,
-                source_run_id: str | None = None, nested: bool = False):
-    """Benchmark in a ``benchmark`` run; return (BenchResults, run id).
+def bench_stage(*, weights: str | None = None, from_json: str | None = None, reference: str | None = None,
+                output_json: str | None = None, source_run_id: str | None = None, nested: bool = False,
+                **options: Any) -> StageResult[BenchResults]:
+    """Benchmark ``weights`` in a ``benchmark`` run, or log the results JSON ``from_json``.
 
-    Every parameter is validated inside the run, so a bad one ends it FAILED with its one-line error.
-    ``source_run_id`` (the convert or weights run that made the weights; taken from a ``runs:/``
-    URI when not given) is tagged, so the registry can attach these numbers to that artifact.
+    Every option is validated inside the run, so a bad one ends it FAILED with its one-line error.
+
+    Args:
+        weights: a weights folder, ``runs:/RUN/PATH`` or ``models:/NAME@ALIAS``.
+        from_json: instead of measuring, log results measured elsewhere (``output_json`` of a bare
+            GPU host); its config is not re-validated against this machine.
+        reference: fp32 safetensors for the accuracy of ONNX graphs or engines (default: ``weights``).
+        output_json: also write the results here.
+        source_run_id: the convert or weights run that made ``weights`` (taken from a ``runs:/`` URI
+            when not given); tagged, so the registry can attach these numbers to that artifact.
+        nested: run as a child of the active run (the pipeline's).
+        options: the other fields of :class:`BenchConfig` (runtime, precisions, batches, image_size,
+            prompts_per_image, warmup, iterations, min_duration_s, device, parity, photos); its
+            defaults apply.
+
+    Returns:
+        A :class:`StageResult` whose outputs are the ``BenchResults``.
+
+    Raises:
+        UsageError: a bad option (or neither ``weights`` nor ``from_json``), or a results file that
+            is missing or not a benchmark result.
+        WeightsError: nothing usable at ``weights``.
     """
-    # runtime and precision are logged once resolved (``auto`` -> torch, onnx, tensorrt); `mlflow run`
-    # logs them as given, and the tags of the same names always hold the resolved values.
-    raw = {"weights": weights, "batch": batch, "image_size": image_size, "prompts_per_image": prompts_per_image,
-           "warmup": warmup, "iterations": iterations, "min_duration": min_duration_s, "device": device,
-           "photos": photos}
+    if from_json:
+        return _log_measured(from_json, nested=nested)
+    if not weights:
+        raise UsageError("nothing to benchmark", hint="give the weights to measure, or a results JSON to log")
     if source_run_id is None and weights.startswith("runs:/"):
         source_run_id = weights.removeprefix("runs:/").split("/")[0]
     tags = {"source_run_id": source_run_id} if source_run_id else {}
-    with tracking.stage_run("benchmark", params=raw, tags=tags, nested=nested) as run:
+    with tracking.stage_run("benchmark", params=requested_params(weights, options), tags=tags, nested=nested) as run:
         from sam3ops.bench.runner import run_benchmark
 
-        local = resolve_weights(weights)
-        config = BenchConfig(weights=str(local), runtime=runtime, precisions=precision, batches=batch,
-                             image_size=image_size, prompts_per_image=prompts_per_image, warmup=warmup,
-                             iterations=iterations, min_duration_s=min_duration_s, device=device, parity=parity,
-                             photos=photos)
+        config = BenchConfig(weights=str(resolve_weights(weights)), **options)
         results = run_benchmark(config, reference_weights=resolve_weights(reference) if reference else None)
         results.weights["source"] = weights
         if output_json:
             results.write(Path(output_json))
         log_results(results)
-    return results, run.info.run_id
+    return StageResult(stage="benchmark", run_id=run.info.run_id, outputs=results)
 
 
-def log_results_stage(*, path: str, nested: bool = False):
-    """Log a results JSON measured elsewhere (e.g. a GPU host without mlflow); return (results, run id)."""
+def _log_measured(path: str, *, nested: bool) -> StageResult[BenchResults]:
+    """Log a results JSON measured elsewhere (e.g. a GPU host without mlflow) in a ``benchmark`` run."""
     import mlflow
 
     with tracking.stage_run("benchmark", params={"from_json": Path(path).name}, tags={"logged_from_json": "true"},
@@ -64,4 +78,4 @@ def log_results_stage(*, path: str, nested: bool = False):
         mlflow.log_params(run_params(results.config))
         mlflow.set_tag("measured_on", results.environment.get("host", "unknown"))
         log_results(results)
-    return results, run.info.run_id
+    return StageResult(stage="benchmark", run_id=run.info.run_id, outputs=results)

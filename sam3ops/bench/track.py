@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
 from sam3ops import tracking
+from sam3ops.bench.config import BenchConfig
 from sam3ops.bench.results import BenchResults, ConfigResult
 from sam3ops.errors import WeightsError
 
@@ -57,6 +60,19 @@ def run_params(config: dict) -> dict:
             "device": config["device"]}
 
 
+def requested_params(weights: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The params a benchmark run logs before its options are validated: as given, defaults filled in.
+
+    ``options`` are :class:`BenchConfig` fields. Runtime and precision are left out: they are logged
+    once resolved (``auto`` -> torch, onnx, tensorrt), and the tags of the same names always hold
+    the resolved values (`mlflow run` logs them as given).
+    """
+    given = {f.name: f.default for f in fields(BenchConfig) if f.default is not MISSING}
+    given.update(options, weights=weights)
+    params = {key: value for key, value in run_params(given).items() if key not in ("runtime", "precision")}
+    return {**params, "photos": given["photos"]}
+
+
 def _identity(results: BenchResults) -> dict[str, str]:
     env, weights = results.environment, results.weights
     return {"gpu_name": env.get("gpu_name", "cpu"), "weights_commit": str(weights.get("commit")),
@@ -79,7 +95,8 @@ def _log_config(config: ConfigResult, results: BenchResults) -> None:
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(key, value, now, batch.batch) for batch in config.batches for key, value in batch.metrics().items()]
+    metrics = [Metric(key, value, now, batch.batch)
+               for batch in config.batches for key, value in batch.metrics().items()]
     metrics += [Metric(key, value, now, 0) for key, value in config.summary_metrics().items()]
     for start in range(0, len(metrics), 900):  # the REST API takes at most 1000 per call
         client.log_batch(run_id, metrics=metrics[start:start + 900], synchronous=True)

@@ -13,11 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
+from sam3ops.convert.config import DEFAULT_MAX_SCORE_DIFF, DEFAULT_MIN_MASK_IOU
+from sam3ops.convert.config import DEFAULT_PARITY_PROMPTS as DEFAULT_PROMPTS
 from sam3ops.inference.result import Result
-
-DEFAULT_MIN_MASK_IOU = 0.98
-DEFAULT_MAX_SCORE_DIFF = 0.02
-DEFAULT_PROMPTS = ("person", "cat", "cup")
 
 
 class Segmenter(Protocol):

@@ -2,48 +2,94 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sam3ops import tracking
 from sam3ops.errors import PartialFailureError
+from sam3ops.predict import config
+from sam3ops.tracking.result import FAILED, StageResult
+
+if TYPE_CHECKING:
+    from sam3ops.predict.write import PredictSummary
 
 
-def predict_stage(*, images: list[str], weights: str, prompt_texts: list[str] = (), prompt_sets: list[str] = (),
-                  output: str = "predictions", device: str = "cpu", precision: str = "fp32",
-                  compile_model: bool = False, score_threshold: float = 0.5, mask_threshold: float = 0.5,
-                  max_pixels: int | None = None, nested: bool = False):
-    """Segment images in a ``predict`` run; return (PredictSummary, run id, weights manifest or None).
+@dataclass(frozen=True)
+class Prediction:
+    """What a predict run made: every image's outcome, and whether the weights were random."""
+
+    summary: PredictSummary
+    weights_random: bool
+
+    @property
+    def images_ok(self) -> int:
+        """Images segmented without error."""
+        return len(self.summary.succeeded)
+
+    @property
+    def instances(self) -> int:
+        """Instances found over every prompt and image."""
+        return sum(self.summary.instances_per_prompt().values())
+
+
+def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, prompt_texts: list[str] = (),
+                  prompt_sets: list[str] = (), output: str = config.DEFAULT_OUTPUT,
+                  device: str = config.DEFAULT_DEVICE, precision: str = config.DEFAULT_PRECISION,
+                  compile_model: bool = False, score_threshold: float = config.DEFAULT_SCORE_THRESHOLD,
+                  mask_threshold: float = config.DEFAULT_MASK_THRESHOLD, max_pixels: int = config.DEFAULT_MAX_PIXELS,
+                  nested: bool = False) -> StageResult[Prediction]:
+    """Segment images in a ``predict`` run: masks, JSON, overlays and pages under ``output``, logged.
+
+    Args:
+        images: files, folders or globs.
+        weights: a weights folder (safetensors, ONNX graphs or engines).
+        prompt_texts, prompt_sets: text prompts, and named sets of them (at least one of the two).
+        output: folder for the results (one subfolder per image).
+        device, precision, compile_model: where and how the model runs.
+        score_threshold, mask_threshold: keep instances scoring above; binarise masks above.
+        max_pixels: refuse larger images (decompression-bomb guard).
+        nested: run as a child of the active run (the pipeline's).
+
+    Returns:
+        A :class:`StageResult` whose outputs are a :class:`Prediction`. When some images failed it
+        is FAILED with a ``PartialFailureError`` (each failure is in the run's ``failures.json``;
+        the others' outputs are written and logged).
 
     Raises:
-        PartialFailureError: after logging everything, when some images failed (the run is FAILED).
+        PromptsError, ImageError, WeightsError, UsageError: nothing could be predicted.
     """
     import mlflow
 
     from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest
     from sam3ops.inference import Segmenter, collect_images
-    from sam3ops.inference.images import DEFAULT_MAX_PIXELS
+    from sam3ops.inference.prompts import resolve_prompts
     from sam3ops.predict import write as predict_lib
-    from sam3ops.predict.prompts import resolve_prompts
 
-    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     params = {"images": " ".join(images), "weights": weights, "prompt": "|".join(prompt_texts),
               "prompt_set": ",".join(prompt_sets), "output": output, "device": device, "precision": precision,
               "compile": compile_model, "score_threshold": score_threshold, "mask_threshold": mask_threshold,
               "max_pixels": max_pixels}
-    with tracking.stage_run("predict", params=params, nested=nested) as run:
-        prompts = resolve_prompts(prompt_texts, prompt_sets)
-        paths = collect_images(images)
-        segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
-                                       score_threshold=score_threshold, mask_threshold=mask_threshold)
-        manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
-        identity = {"weights_commit": manifest.commit if manifest else "unknown",
-                    "weights_random": str(manifest.random if manifest else False).lower()}
-        # The weights' identity as params too, so the compare view lines runs up by it.
-        mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
-        mlflow.set_tags(identity)
-        summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
-                                      max_pixels=max_pixels)
-        predict_lib.log_to_mlflow(summary, segmenter)
-        if summary.failed:
-            raise PartialFailureError(f"{len(summary.failed)} of {len(summary.outcomes)} images failed")
-    return summary, run.info.run_id, manifest
+    prediction = None
+    try:
+        with tracking.stage_run("predict", params=params, nested=nested) as run:
+            prompts = resolve_prompts(prompt_texts, prompt_sets)
+            paths = collect_images(images)
+            segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
+                                           score_threshold=score_threshold, mask_threshold=mask_threshold)
+            manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
+            random = bool(manifest and manifest.random)
+            identity = {"weights_commit": manifest.commit if manifest else "unknown",
+                        "weights_random": str(random).lower()}
+            # The weights' identity as params too, so the compare view lines runs up by it.
+            mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
+            mlflow.set_tags(identity)
+            summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
+                                          max_pixels=max_pixels)
+            predict_lib.log_to_mlflow(summary, segmenter)
+            prediction = Prediction(summary, random)
+            if summary.failed:  # raised inside the run so it ends FAILED with this line; returned below
+                raise PartialFailureError(f"{len(summary.failed)} of {len(summary.outcomes)} images failed")
+    except PartialFailureError as exc:
+        return StageResult(stage="predict", run_id=run.info.run_id, status=FAILED, outputs=prediction, error=exc)
+    return StageResult(stage="predict", run_id=run.info.run_id, outputs=prediction)

@@ -9,11 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from sam3ops import tracking
+from sam3ops.tracking.result import StageResult
 
 
 def download_stage(*, repo_id: str, revision: str, output: str, include: str, token: str | None = None,
-                   nested: bool = False):
-    """Download weights from the hub in a ``download`` run; return (DownloadResult, run id)."""
+                   nested: bool = False) -> StageResult:
+    """Download weights from the hub into ``output`` in a ``download`` run, verified and resumable.
+
+    Args:
+        repo_id, revision: the hub repo and the branch, tag or commit (pinned to its commit sha).
+        output: the destination folder (laid out like the repo, plus ``manifest.json``).
+        include: which files: ``transformers``, ``pt`` or ``all``.
+        token: a Hugging Face token (else HF_TOKEN or the stored login); never logged.
+        nested: run as a child of the active run.
+
+    Returns:
+        A :class:`StageResult` whose outputs are the ``DownloadResult`` (``reused`` when every file
+        was already intact).
+
+    Raises:
+        HubError, IntegrityError, DiskSpaceError: from the download (the run ends FAILED).
+    """
     import mlflow
 
     from sam3ops.weights import hub
@@ -32,11 +48,27 @@ def download_stage(*, repo_id: str, revision: str, output: str, include: str, to
             "files_total": len(result.manifest.files),
         })
         mlflow.log_artifact(str(Path(output) / "manifest.json"))
-    return result, run.info.run_id
+    return StageResult(stage="download", run_id=run.info.run_id, outputs=result, reused=not result.fetched)
 
 
-def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool = False, nested: bool = False):
-    """Write a random-weights preset in an ``init`` run; return (InitResult, run id)."""
+def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool = False,
+               nested: bool = False) -> StageResult:
+    """Write a random-weights preset in an ``init`` run.
+
+    Args:
+        preset: ``tiny`` or ``full``.
+        output: the destination folder; ``auto`` means ``weights/sam3-<preset>``.
+        seed: the same seed gives the same weights.
+        force: replace ``output`` when it holds something else.
+        nested: run as a child of the active run.
+
+    Returns:
+        A :class:`StageResult` whose outputs are the ``InitResult`` (``reused`` when ``output``
+        already held this preset and seed).
+
+    Raises:
+        UsageError: an unknown preset, or ``output`` holds other files and ``force`` is not set.
+    """
     import mlflow
 
     from sam3ops.weights import presets
@@ -52,4 +84,4 @@ def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool 
             mlflow.log_metrics({"parameters": result.parameters, "seconds": result.seconds})
         mlflow.log_metric("bytes_written", sum(f.size for f in result.manifest.files))
         mlflow.log_artifact(str(folder / "manifest.json"))
-    return result, run.info.run_id
+    return StageResult(stage="init", run_id=run.info.run_id, outputs=result, reused=result.reused)

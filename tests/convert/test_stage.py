@@ -1,4 +1,4 @@
-"""`sam3ops convert` (fp16/bf16) as a tracked stage with its fidelity gate."""
+"""The convert stage (fp16/bf16) as a tracked run with its fidelity gate, through the CLI and its function."""
 
 import shutil
 import subprocess
@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sam3ops.convert import parity
+from sam3ops.convert.stage import convert_stage
+from sam3ops.errors import ParityError, UsageError
 from sam3ops.inference.result import Result
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
@@ -46,6 +48,33 @@ def test_failing_gate_ends_failed_without_artifact(capsys, tmp_path, tiny_weight
     assert run.info.status == "FAILED" and run.data.tags["parity"] == "fail"
     assert run.data.metrics["parity_mask_iou"] < 1.0
     assert [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)] == ["parity.json"]
+
+
+def test_a_failed_gate_is_a_failed_result_with_its_run(tiny_weights, tmp_path):
+    """Not an exception: the result carries the run id, the report and the error; the run itself is FAILED."""
+    result = convert_stage(input_dir=str(tiny_weights), format="bf16", output=str(tmp_path / "wbf"),
+                           min_mask_iou=1.0, parity_images=["astronaut"], parity_prompts=["person"])
+    assert result.status == "FAILED" and not result.ok and isinstance(result.error, ParityError)
+    assert result.outputs.mask_iou_mean < 1.0 and not result.outputs.passed
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FAILED" and run.data.tags["parity"] == "fail"
+    assert run.data.tags["error"] == result.error.one_line()
+    with pytest.raises(ParityError):
+        result.raise_for_status()
+
+
+def test_a_passing_conversion_is_a_finished_result(tiny_weights, tmp_path):
+    result = convert_stage(input_dir=str(tiny_weights), format="fp16", output=str(tmp_path / "w16"),
+                           parity_images=["astronaut"], parity_prompts=["person"])
+    assert result.ok and result.raise_for_status() is result and result.outputs.passed and not result.reused
+    assert mlflow.get_run(result.run_id).data.params["precision"] == "fp16"
+
+
+def test_options_are_validated_inside_the_run(tiny_weights):
+    with pytest.raises(UsageError, match="opset 16 is too old"):
+        convert_stage(input_dir=str(tiny_weights), format="onnx", output="o", opset=16)
+    run = _run()
+    assert run.info.status == "FAILED" and "opset 16 is too old" in run.data.tags["error"]
 
 
 def test_nan_fails_the_gate():
@@ -110,7 +139,8 @@ def test_meta_checkpoint_file_is_refused_in_one_line(capsys, tmp_path):
     import torch
 
     torch.save({"model": {"backbone.weight": torch.zeros(2)}}, tmp_path / "sam3.pt")
-    code, _, err = run_cli(capsys, "convert", "--input", str(tmp_path / "sam3.pt"), "--format", "fp16", "--output", "out")
+    code, _, err = run_cli(capsys, "convert", "--input", str(tmp_path / "sam3.pt"), "--format", "fp16",
+                           "--output", "out")
     line = err.strip().splitlines()[-1]
     assert code == 2 and "is a PyTorch checkpoint file (Meta's sam3.pt?)" in line and "sam3ops download" in line
     assert not (tmp_path / "out").exists() and _run().info.status == "FAILED"

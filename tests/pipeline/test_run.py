@@ -1,4 +1,4 @@
-"""The main job: weights -> predict -> convert -> benchmark -> register -> promote, and reuse."""
+"""The main job end to end: weights -> predict -> convert -> benchmark -> register -> promote, and reuse."""
 
 from __future__ import annotations
 
@@ -69,6 +69,25 @@ def test_reuse_is_refused_when_an_input_changed(capsys, tmp_path):
     assert code == 0, err
     convert = next(line for line in out.splitlines() if line.startswith("convert"))
     assert "yes" not in convert.split()  # the fp16 folder no longer matched its manifest: converted again
+
+
+def test_a_conversion_under_the_gate_is_a_row_not_an_error(capsys, monkeypatch):
+    """The failed convert run is in the summary with its own run id; it is neither benchmarked nor registered."""
+    from sam3ops.convert.stage import convert_stage
+
+    # The real stage with a gate no conversion passes (bf16 is never bit-exact): every step below it is real.
+    monkeypatch.setattr("sam3ops.pipeline.run.convert_stage", lambda **options: convert_stage(**options,
+                                                                                                min_mask_iou=1.0))
+    code, out, err = run_cli(capsys, "pipeline", "--formats", "bf16", "--batch", "1", "--iterations", "1")
+    assert code == 0, err
+    convert = next(line.split() for line in out.splitlines() if line.startswith("convert"))
+    failed = mlflow.search_runs(experiment_names=["sam3-pipeline"], output_format="list",
+                                filter_string="tags.`sam3ops.stage` = 'convert'")
+    assert [r.info.status for r in failed] == ["FAILED"] and failed[0].data.tags["parity"] == "fail"
+    assert convert[:4] == ["convert", "bf16", failed[0].info.run_id[:12], "fail"] and "gate:" in " ".join(convert)
+    assert not [line for line in out.splitlines() if line.split()[:2] in (["benchmark", "bf16"], ["register", "bf16"])]
+    formats = {v.tags["format"] for v in mlflow.MlflowClient().search_model_versions("name = 'sam3'")}
+    assert formats == {"fp32"}
 
 
 @pytest.mark.parametrize("args,message", [
