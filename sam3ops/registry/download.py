@@ -113,7 +113,7 @@ def pull(*, dest: Path, name: str = DEFAULT_NAME, version: str | int | None = No
         force: take a TensorRT engine built for another GPU or TensorRT version anyway.
         retry_seconds: keep retrying a failing connection this long without progress
             (default ``SAM3OPS_PULL_RETRY_S`` or 60).
-        progress: called with the byte count of every chunk written.
+        progress: called with the byte count of every chunk written (negative when a file starts over).
 
     Returns:
         What was pulled where, with every file's sha256 (``up_to_date`` when ``dest`` already held it).
