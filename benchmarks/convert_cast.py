@@ -34,9 +34,11 @@ def main() -> None:
         (Path(tmp) / "copy.safetensors").unlink()
         code = (f"import time; from pathlib import Path; from sam3ops.convert.cast import cast_weights; "
                 f"t = time.perf_counter(); "
-                f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), precision='fp16'); "
+                f"cast_weights(source=Path({str(source)!r}), output=Path({str(Path(tmp) / 'fp16')!r}), "
+                f"precision='fp16'); "
                 f"print(time.perf_counter() - t)")
-        baseline_s, baseline_rss, _, _ = run_with_peak_rss([sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
+        baseline_s, baseline_rss, _, _ = run_with_peak_rss(
+            [sys.executable, "-c", "import torch, safetensors, sam3ops.convert.cast"])
         process_s, cast_rss, code_exit, out = run_with_peak_rss([sys.executable, "-c", code])
         if code_exit:
             raise SystemExit(f"cast_weights failed with exit code {code_exit}")

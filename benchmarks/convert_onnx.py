@@ -38,11 +38,11 @@ def main() -> None:
     section = f"""
 ## ONNX export of the full preset — {dt.date.today().isoformat()}, commit {commit}
 
-{platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU; the three graphs
-(vision, text, decoder) as `export_onnx` makes them, checker and shape inference included.
+{platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU; the three
+graphs (vision, text, decoder) as `export_onnx` makes them, checker and shape inference included.
 
-{'Exit code ' + str(returncode) + ': the export FAILED. ' if not ok else ''}Wall {seconds:.0f} s, peak RSS {peak / 1e9:.2f} GB
-(target 8 GB: {'met' if ok and peak <= 8e9 else 'NOT met'}). {graphs}
+{'Exit code ' + str(returncode) + ': the export FAILED. ' if not ok else ''}Wall {seconds:.0f} s, peak RSS \
+{peak / 1e9:.2f} GB (target 8 GB: {'met' if ok and peak <= 8e9 else 'NOT met'}). {graphs}
 """
     print(section)
     with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:

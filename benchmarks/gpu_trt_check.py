@@ -164,9 +164,11 @@ def main() -> None:
     reference = Segmenter.from_dir(work / "sam3-full", device="cuda")
     for precision in args.precisions.split(","):
         out = work / f"full-{precision}"
+        # Each phase runs at once, inside this iteration: the defaults only pin the loop's values.
         report.phase(f"full_{precision}_build",
-                     lambda: _engines(work / "full-onnx", out, precision, (1, 8, 16), work / "full-timing.cache"))
-        report.phase(f"full_{precision}_gate", lambda: {
+                     lambda out=out, precision=precision: _engines(work / "full-onnx", out, precision, (1, 8, 16),
+                                                                   work / "full-timing.cache"))
+        report.phase(f"full_{precision}_gate", lambda out=out: {
             "parity": _gate(reference, Segmenter.from_dir(out, device="cuda"), images),
             **{f"latency_batch_{b}": _latency(Segmenter.from_dir(out, device="cuda"), [photo] * b, PROMPTS)
                for b in (1, 8)}})

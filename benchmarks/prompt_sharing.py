@@ -126,7 +126,8 @@ warm-up {s['warmup']}, {s['iterations']} timed iteration(s), medians.
 |---|---|
 | 8 separate `Sam3Model.forward` calls (image encoded 8 times) | {results['separate_forwards']['median_ms']:.0f} |
 | shared core: vision once, text once (8 prompts), decoder on 8 pairs | {results['shared_core']['median_ms']:.0f} |
-| `Segmenter.segment` (the same, plus pre/post-processing of a 512x512 photo) | {results['segment_call']['median_ms']:.0f} |
+| `Segmenter.segment` (the same, plus pre/post-processing of a 512x512 photo) | \
+{results['segment_call']['median_ms']:.0f} |
 
 Speed-up of the shared core: **{results['speedup']:.1f}x**. Inside `segment` (mean ms per call):
 {', '.join(f"{stage} {ms:.1f}" for stage, ms in results.get('segment_stages_mean_ms', {}).items())}.

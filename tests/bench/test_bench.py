@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.config import BenchConfig, parse_batches
 from sam3ops.bench.results import BenchResults
 from sam3ops.bench.runner import run_benchmark
-from sam3ops.bench.config import parse_batches
 from sam3ops.bench.timers import LatencyStats, Timer, measure
 from sam3ops.errors import UsageError
 from tests.conftest import REPO_ROOT, subprocess_env
@@ -217,7 +216,8 @@ def test_sweep_run_logs_children_with_metric_steps_table_and_charts(capsys, tiny
     table = json.loads(open(f"{local}/benchmark_table.json").read())
     assert len(table["data"]) == 4 and "latency_p50_ms" in table["columns"]
     page = open(f"{local}/benchmark_charts.html").read()
-    assert "<script src=\"https://cdn" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js inside
+    # plotly.js inside the page, not from a CDN
+    assert "<script src=\"https://cdn" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000
     assert all(r.info.status == "FINISHED" for r in runs)
 
 

@@ -44,7 +44,8 @@ def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1000, "height": 640})
         page.goto(page_path.as_uri())
-        page.wait_for_function("document.querySelector('.js-plotly-plot') && document.querySelector('.js-plotly-plot').data")
+        page.wait_for_function("document.querySelector('.js-plotly-plot') && "
+                               "document.querySelector('.js-plotly-plot').data")
         visible = lambda: page.evaluate(  # noqa: E731
             "document.querySelector('.js-plotly-plot').data.map(t => t.visible === undefined || t.visible === true)")
         assert all(visible())

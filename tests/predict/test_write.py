@@ -53,7 +53,8 @@ def test_predict_writes_everything_and_tracks_it(capsys, tmp_path, tiny_weights,
     assert run.data.params["device"] == "cpu" and run.data.params["precision"] == "fp32"
     assert run.data.params["prompts"].startswith("person|left hand")
     assert run.data.tags["weights_random"] == "true" and len(run.data.tags["weights_commit"]) == 40
-    assert run.data.params["weights_random"] == "true" and run.data.params["weights_commit"] == run.data.tags["weights_commit"]
+    assert run.data.params["weights_random"] == "true"
+    assert run.data.params["weights_commit"] == run.data.tags["weights_commit"]
     metrics = run.data.metrics
     assert metrics["images_ok"] == 2 and metrics["images_failed"] == 0
     assert metrics["instances_person"] > 0 and metrics["instances_left hand"] >= 0

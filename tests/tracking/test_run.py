@@ -63,7 +63,7 @@ def test_error_ends_failed_with_one_line_tag():
 def test_unexpected_error_and_interrupt_never_leave_running():
     with pytest.raises(ZeroDivisionError):
         with tracking.stage_run("test"):
-            1 / 0
+            _ = 1 / 0
     with pytest.raises(KeyboardInterrupt):
         with tracking.stage_run("test"):
             raise KeyboardInterrupt

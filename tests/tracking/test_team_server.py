@@ -37,7 +37,7 @@ def test_four_benchmark_clients_at_once_lose_no_run_metric_or_artifact(team_serv
         env=subprocess_env(MLFLOW_TRACKING_URI=team_server.uri), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for precision in precisions]
     outputs = [client.communicate(timeout=600) for client in clients]
-    for client, (out, err) in zip(clients, outputs):
+    for client, (_, err) in zip(clients, outputs):
         assert client.returncode == 0, err[-2000:]
     run_ids = {line.split()[1] for out, _ in outputs for line in out.splitlines() if line.startswith("run ")}
     assert len(run_ids) == 4
@@ -67,7 +67,8 @@ def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_w
                       "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
     server = MlflowServer(postgres.new_database(), tmp_path / "artifacts", log=tmp_path / "server.log",
                           extra_args=("--app-name", "basic-auth"),
-                          env={"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": "long-s3cret-password",
+                          env={"MLFLOW_AUTH_CONFIG_PATH": str(config),
+                               "MLFLOW_AUTH_ADMIN_PASSWORD": "long-s3cret-password",
                                "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-key"})
     server.start()
     try:

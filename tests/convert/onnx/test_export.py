@@ -44,7 +44,8 @@ def test_onnx_runtime_matches_torch_per_part(onnx_dir, tiny_weights, batch):
                                max_length=32, return_tensors="pt")
     for a, b in zip(torch_core.encode_image(pixels), onnx_core.encode_image(pixels)):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
-    ta, tb = torch_core.encode_text(text.input_ids, text.attention_mask), onnx_core.encode_text(text.input_ids, text.attention_mask)
+    ta = torch_core.encode_text(text.input_ids, text.attention_mask)
+    tb = onnx_core.encode_text(text.input_ids, text.attention_mask)
     torch.testing.assert_close(tb, ta, rtol=1e-4, atol=1e-4)
     vision = torch_core.encode_image(pixels)
     da = torch_core.decode(vision, ta, text.attention_mask)
