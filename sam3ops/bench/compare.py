@@ -8,6 +8,7 @@ one row per batch size, read from the metric history (step = batch size). Used b
 from __future__ import annotations
 
 from sam3ops.bench import metrics
+from sam3ops.bench.config import DEFAULT_MAX_RUNS
 from sam3ops.errors import UsageError
 
 EXPERIMENT = "sam3-benchmark"
@@ -17,7 +18,8 @@ COLUMNS = ("run_name", "runtime", "precision", "device", "gpu_name", "batch", "l
 PER_BATCH = metrics.PER_BATCH
 
 
-def load_runs(*, experiment: str = EXPERIMENT, run_ids: list[str] | tuple[str, ...] = (), max_runs: int = 50):
+def load_runs(*, experiment: str = EXPERIMENT, run_ids: list[str] | tuple[str, ...] = (),
+              max_runs: int = DEFAULT_MAX_RUNS):
     """A DataFrame with one row per (benchmark run, batch size), newest runs first.
 
     Args:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from sam3ops.errors import UsageError
+from sam3ops.inference.options import PRECISIONS
 
 RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_BATCHES = (1, 4, 8, 16)
+DEFAULT_MAX_RUNS = 20  # `compare`: how many of the newest benchmark runs to read
 MAX_BATCH = 1024
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sam3ops.bench.compare import EXPERIMENT
-from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.config import DEFAULT_MAX_RUNS, BenchConfig
 from sam3ops.cli.options import as_text, defaults_of
 from sam3ops.errors import UsageError
 from sam3ops.predict.config import DEFAULT_WEIGHTS
@@ -96,7 +96,8 @@ def _table(rows, columns: tuple[str, ...]) -> str:
 @click.command()
 @click.option("--experiment", default=EXPERIMENT, show_default=True, help="Experiment to read.")
 @click.option("--run-id", "run_ids", multiple=True, help="Compare these runs (repeatable)  [default: the newest]")
-@click.option("--max-runs", default=20, show_default=True, type=int, help="How many of the newest runs to read.")
+@click.option("--max-runs", default=DEFAULT_MAX_RUNS, show_default=True, type=int,
+              help="How many of the newest runs to read.")
 @click.option("--output", default="benchmark_comparison.html", show_default=True,
               help="Where to write the comparison charts (offline HTML).")
 def compare(experiment, run_ids, max_runs, output) -> None:

@@ -12,12 +12,11 @@ from typing import Any
 
 import click
 
-# The choices of `init --preset` and `download --include`: sam3ops.weights.presets.PRESETS and the keys of
-# sam3ops.weights.hub.INCLUDE_PATTERNS, repeated here because those modules are not torch-free (a test
-# keeps them equal).
-PRESETS = ("tiny", "full")
-INCLUDES = ("transformers", "pt", "all")
-DEFAULT_REPO = "facebook/sam3"
+from sam3ops.weights.config import DEFAULT_REPO, INCLUDE_PATTERNS, PRESETS
+
+__all__ = ["DEFAULT_REPO", "INCLUDES", "PRESETS", "as_text", "defaults_of", "optional_bool"]
+
+INCLUDES = tuple(INCLUDE_PATTERNS)  # the choices of `download --include`
 
 
 def defaults_of(config_class: type) -> dict[str, Any]:

@@ -37,6 +37,19 @@ DEFAULT_PARITY_PROMPTS = ("person", "cat", "cup")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
+def check_batch_profile(batch: tuple[int, ...]) -> None:
+    """:class:`UsageError` unless ``batch`` is a TensorRT profile of whole numbers 1 <= min <= opt <= max."""
+    if len(batch) != 3 or not all(isinstance(b, int) for b in batch) or not 1 <= batch[0] <= batch[1] <= batch[2]:
+        raise UsageError(f"batch profile min/opt/max {'/'.join(map(str, batch))} is not 1 <= min <= opt <= max",
+                         hint="e.g. --min-batch 1 --opt-batch 8 --max-batch 16")
+
+
+def check_workspace(workspace_gb: float) -> None:
+    """:class:`UsageError` unless the TensorRT workspace limit is positive."""
+    if not workspace_gb > 0:
+        raise UsageError(f"--workspace-gb must be positive, got {workspace_gb}")
+
+
 @dataclass(frozen=True)
 class ConvertConfig:
     """One conversion of ``input_dir`` to ``format`` in ``output``, and its parity gate.
@@ -123,12 +136,8 @@ class ConvertConfig:
                              hint="`sam3ops download` fetches model.safetensors, the same weights in that format")
 
     def _check_tensorrt(self) -> None:
-        batch = self.batch
-        if not all(isinstance(b, int) for b in batch) or not 1 <= batch[0] <= batch[1] <= batch[2]:
-            raise UsageError(f"batch profile min/opt/max {'/'.join(map(str, batch))} is not 1 <= min <= opt <= max",
-                             hint="e.g. --min-batch 1 --opt-batch 8 --max-batch 16")
-        if not self.workspace_gb > 0:
-            raise UsageError(f"--workspace-gb must be positive, got {self.workspace_gb}")
+        check_batch_profile(self.batch)
+        check_workspace(self.workspace_gb)
 
     @property
     def batch(self) -> tuple[int, int, int]:

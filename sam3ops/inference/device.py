@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from sam3ops.errors import UsageError
+from sam3ops.inference import options
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS = dict(zip(options.PRECISIONS, (torch.float32, torch.float16, torch.bfloat16)))
 
 
 def resolve_device(device: str) -> torch.device:

@@ -14,10 +14,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sam3ops.errors import ImageError, UsageError
+from sam3ops.inference.options import DEFAULT_MAX_PIXELS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # Decompression-bomb guard: a small file can declare billions of pixels. 64 MP covers any camera.
-DEFAULT_MAX_PIXELS = 64_000_000
 
 
 def collect_images(inputs: list[str] | tuple[str, ...]) -> list[Path]:

@@ -21,11 +21,11 @@ from pathlib import Path
 from sam3ops.checkpoint import manifest as manifest_lib
 from sam3ops.errors import DiskSpaceError, IntegrityError, UsageError
 from sam3ops.weights import hub_errors, resumable, transfer
-from sam3ops.weights.remote import INCLUDE_PATTERNS, RemoteFile, list_remote_files, local_copy
+from sam3ops.weights.config import DEFAULT_OUTPUT, DEFAULT_REPO, INCLUDE_PATTERNS
+from sam3ops.weights.remote import RemoteFile, list_remote_files, local_copy
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REPO = "facebook/sam3"
 # Keep this much free beyond the files themselves: the filesystem and our manifest need room too.
 DISK_MARGIN_BYTES = 64 * 1024 * 1024
 _HUB_CACHE = Path(".cache") / "huggingface"
@@ -126,7 +126,7 @@ def download(
     *,
     repo_id: str = DEFAULT_REPO,
     revision: str = "main",
-    output: Path = Path("weights/sam3"),
+    output: Path = Path(DEFAULT_OUTPUT),
     include: str = "transformers",
     token: str | None = None,
     endpoint: str | None = None,

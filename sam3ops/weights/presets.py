@@ -20,10 +20,10 @@ from sam3ops.checkpoint import manifest as manifest_lib
 from sam3ops.checkpoint.atomic import staged_folder
 from sam3ops.errors import UsageError, WeightsError
 from sam3ops.weights import tokenizer as tokenizer_lib
+from sam3ops.weights.config import PRESETS
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("tiny", "full")
 RANDOM_REPO_PREFIX = "sam3ops/random-"
 
 

@@ -6,14 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops.checkpoint.manifest import file_hashes
-
-INCLUDE_PATTERNS: dict[str, list[str] | None] = {
-    # config, processor and tokenizer files (json, merges.txt) and the safetensors weights
-    "transformers": ["*.json", "*.txt", "*.safetensors"],
-    # plus Meta's original checkpoint
-    "pt": ["*.json", "*.txt", "*.safetensors", "*.pt"],
-    "all": None,
-}
+from sam3ops.weights.config import INCLUDE_PATTERNS
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,3 @@ def test_defaults_of_a_config_class_leave_out_required_fields():
 def test_defaults_read_as_text_the_way_mlproject_writes_them():
     assert [options.as_text(v) for v in ((1, 4, 8), 0.0, 2.5, 10, "fp32")] == ["1,4,8", "0", "2.5", "10", "fp32"]
 
-
-def test_the_weights_choices_are_the_weights_modules_own():
-    from sam3ops.weights import hub, presets
-
-    assert options.PRESETS == presets.PRESETS
-    assert options.INCLUDES == tuple(hub.INCLUDE_PATTERNS) and options.DEFAULT_REPO == hub.DEFAULT_REPO

@@ -71,14 +71,3 @@ def test_params_carry_each_formats_own_options():
 def test_the_config_is_frozen():
     with pytest.raises(AttributeError):
         _config().format = "fp16"
-
-
-def test_the_libraries_repeated_defaults_agree():
-    """Until the TensorRT builder and the ONNX exporter import these (they import torch), the values must match."""
-    from sam3ops.convert.onnx import export
-    from sam3ops.convert.tensorrt import build
-
-    assert build.DEFAULT_BATCH == config.DEFAULT_BATCH_PROFILE
-    assert build.DEFAULT_WORKSPACE_GB == config.DEFAULT_WORKSPACE_GB
-    assert tuple(build.PRECISIONS) == config.FORMAT_PRECISIONS["tensorrt"]
-    assert export.DEFAULT_OPSET == config.DEFAULT_OPSET and tuple(export.PRECISIONS) == config.FORMAT_PRECISIONS["onnx"]

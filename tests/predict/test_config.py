@@ -3,13 +3,6 @@
 from sam3ops.predict import config
 
 
-def test_the_torch_free_copies_match_the_inference_modules():
-    from sam3ops.inference import device, images
-
-    assert config.DEFAULT_MAX_PIXELS == images.DEFAULT_MAX_PIXELS
-    assert config.PRECISIONS == tuple(device.PRECISIONS)
-
-
 def test_the_segmenter_defaults_are_the_thresholds():
     import inspect
 

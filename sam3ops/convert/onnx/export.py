@@ -22,18 +22,18 @@ from pathlib import Path
 import torch
 
 from sam3ops.checkpoint.layout import ONNX_GRAPHS
+from sam3ops.convert.config import DEFAULT_OPSET, FORMAT_PRECISIONS, MIN_OPSET
 from sam3ops.convert.onnx.graph import check_graph
 from sam3ops.inference.core import VisionFeatures
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 17
 VISION_OUTPUTS = list(VisionFeatures._fields)
 TEXT_INPUTS = ["input_ids", "attention_mask"]
 DECODER_INPUTS = [*VISION_OUTPUTS, "text_features", "attention_mask"]
 DECODER_OUTPUTS = ["pred_masks", "pred_boxes", "pred_logits", "presence_logits", "semantic_seg"]
 GRAPHS = ONNX_GRAPHS
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = FORMAT_PRECISIONS["onnx"]
 
 
 class _Vision(torch.nn.Module):
@@ -115,8 +115,8 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
     from sam3ops.errors import UsageError, WeightsError
     from sam3ops.inference.core import TorchCore
 
-    if opset < 17:
-        raise UsageError(f"opset {opset} is too old", hint="use opset 17 or newer")
+    if opset < MIN_OPSET:
+        raise UsageError(f"opset {opset} is too old", hint=f"use opset {MIN_OPSET} or newer")
     if precision not in PRECISIONS:
         raise UsageError(f"ONNX export does not do precision {precision!r}",
                          hint=f"choose one of: {', '.join(PRECISIONS)}")

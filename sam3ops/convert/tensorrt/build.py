@@ -27,15 +27,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write
+from sam3ops.convert.config import (
+    DEFAULT_BATCH_PROFILE,
+    DEFAULT_WORKSPACE_GB,
+    FORMAT_PRECISIONS,
+    check_batch_profile,
+    check_workspace,
+)
 from sam3ops.errors import TensorRTBuildError, UsageError, WeightsError
 from sam3ops.inference.trt_core import require_tensorrt, trt_logger
 
 log = logging.getLogger(__name__)
 
 ENGINES = {"vision.onnx": "vision.engine", "text.onnx": "text.engine", "decoder.onnx": "decoder.engine"}
-PRECISIONS = ("fp16", "bf16", "fp32")
-DEFAULT_BATCH = (1, 8, 16)
-DEFAULT_WORKSPACE_GB = 8.0
+PRECISIONS = FORMAT_PRECISIONS["tensorrt"]
+DEFAULT_BATCH = DEFAULT_BATCH_PROFILE
 
 
 @dataclass
@@ -59,11 +65,8 @@ def check_options(*, precision: str, batch: tuple[int, int, int], workspace_gb: 
     """
     if precision not in PRECISIONS:
         raise UsageError(f"TensorRT precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if len(batch) != 3 or not all(isinstance(b, int) for b in batch) or not 1 <= batch[0] <= batch[1] <= batch[2]:
-        raise UsageError(f"batch profile min/opt/max {'/'.join(map(str, batch))} is not 1 <= min <= opt <= max",
-                         hint="e.g. --min-batch 1 --opt-batch 8 --max-batch 16")
-    if not workspace_gb > 0:
-        raise UsageError(f"--workspace-gb must be positive, got {workspace_gb}")
+    check_batch_profile(batch)
+    check_workspace(workspace_gb)
     return tuple(batch)
 
 
