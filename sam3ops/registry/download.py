@@ -35,7 +35,7 @@ from sam3ops.registry.client import (
     resolve_version,
     tracking_errors,
 )
-from sam3ops.registry.fetch import _Fetcher
+from sam3ops.registry.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _fetch_verified(result: PullResult, tags: dict[str, str], *, retry_seconds: 
     name, version = result.name, result.version
     with tracking_errors(f"cannot pull version {version} of {name!r}"):
         model_uri = client().get_model_version_download_uri(name, version)
-        fetcher = _Fetcher(model_uri, retry_seconds=retry_seconds, progress=progress)
+        fetcher = Fetcher(model_uri, retry_seconds=retry_seconds, progress=progress)
         remote_files = fetcher.list_files(WEIGHTS_PATH)
     staging = result.dest.parent / f".{result.dest.name}.pull"
     _prepare_staging(staging, {"name": name, "version": version, "model_uri": model_uri,

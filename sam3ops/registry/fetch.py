@@ -15,7 +15,7 @@ from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, htt
 from sam3ops.weights import resumable
 
 
-class _Fetcher:
+class Fetcher:
     """Lists and fetches the files of one model artifact URI."""
 
     def __init__(self, model_uri: str, *, retry_seconds: float, progress: Callable[[int], None] | None):
