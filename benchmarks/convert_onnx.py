@@ -27,7 +27,7 @@ def main() -> None:
     source = Path(args.source)
     tmp = Path(tempfile.mkdtemp(dir=source.parent, prefix=".bench-onnx-"))
     try:
-        code = ("from pathlib import Path; from sam3ops.convert.onnx_export import export_onnx; "
+        code = ("from pathlib import Path; from sam3ops.convert.onnx.export import export_onnx; "
                 f"export_onnx(source=Path({str(source)!r}), output=Path({str(tmp / 'onnx')!r}))")
         seconds, peak, returncode, _ = run_with_peak_rss([sys.executable, "-c", code])
         ok = returncode == 0

@@ -34,7 +34,7 @@ def _build(args):
     from transformers import Sam3Model, Sam3Processor
 
     from sam3ops.inference import Segmenter, TorchCore
-    from sam3ops.inference.segmenter import resolve_precision
+    from sam3ops.inference.device import resolve_precision
     from sam3ops.weights.presets import build_config, build_processor
 
     dtype, device = resolve_precision(args.precision), torch.device(args.device)

@@ -1,7 +1,8 @@
 """sam3ops: an MLflow-tracked workspace for Meta's SAM3.
 
-Stages (each one MLflow run): get weights (``hub.download`` or ``presets.init_weights``), convert,
-predict, benchmark, register, promote, serve. See the README for the command line.
+Stages (each one MLflow run, one package each): get weights (:mod:`sam3ops.weights`: a hub download
+or a random preset), predict, convert, benchmark, register, promote, serve. See the README for the
+command line and the layout.
 """
 
 __version__ = "0.1.0"

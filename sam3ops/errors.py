@@ -218,12 +218,26 @@ def _came_from_a_response(exc: BaseException) -> bool:
     return transport_failure(exc) is None
 
 
-def transport_failure(exc: BaseException) -> BaseException | None:
-    """The connection or timeout error in ``exc``'s chain (the server never answered), or None."""
+def _transport_kinds() -> tuple[type[BaseException], ...]:
+    """The exception types of a network that failed, in every HTTP client on our paths: the standard
+    library's, requests' and urllib3's (MLflow, our downloads), httpx's (huggingface_hub)."""
+    import importlib
+
     import requests
     import urllib3
 
-    kinds = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError)
+    kinds = [ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError]
+    for module in ("httpx2", "httpx"):  # huggingface_hub's client, whichever of the two this version uses
+        try:
+            kinds.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(kinds)
+
+
+def transport_failure(exc: BaseException) -> BaseException | None:
+    """The connection or timeout error in ``exc``'s chain (the server never answered), or None."""
+    kinds = _transport_kinds()
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, kinds):
@@ -237,7 +251,7 @@ def tracking_error(exc: BaseException) -> Sam3opsError | None:
     """One of our errors for a tracking-server failure (refused credentials, unreachable), else None."""
     import os
 
-    uri = _without_credentials(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
+    uri = safe_url(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
     if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
         return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
@@ -246,12 +260,15 @@ def tracking_error(exc: BaseException) -> Sam3opsError | None:
     return None
 
 
-def _without_credentials(uri: str) -> str:
-    """``uri`` with any ``user:password@`` taken out: an error message never carries a secret."""
+
+def safe_url(url: str) -> str:
+    """``url`` fit for a message: no ``user:password@`` and no query (a signed URL's secret lives there).
+
+    Anything that is not a URL with a host (a path, ``sqlite:///mlflow.db``) comes back unchanged.
+    """
     from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment=""))

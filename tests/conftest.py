@@ -41,7 +41,7 @@ def isolated(tmp_path, monkeypatch):
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID",
                  "MLFLOW_EXPERIMENT_NAME", "SAM3OPS_HOME", "SAM3OPS_DEBUG", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(redact, "_SECRETS", set())
+    redact.clear()
     yield tmp_path
     # Like MLflow's own suite: a test must not leave a run active.
     active = mlflow.active_run()

@@ -11,17 +11,23 @@ from sam3ops import errors
 
 
 def test_domains_and_standard_mixins():
-    assert isinstance(errors.WeightsNotFoundError("x"), (errors.WeightsError, FileNotFoundError))
-    assert isinstance(errors.RepoNotFoundError("x"), (errors.HubError, errors.WeightsError, LookupError))
-    assert isinstance(errors.RegistryNotFoundError("x"), LookupError)
-    assert isinstance(errors.InvalidTokenError("x"), (errors.HubAccessError, PermissionError))
-    assert isinstance(errors.TrackingAuthError("x"), (errors.RegistryError, PermissionError))
-    assert isinstance(errors.UsageError("x"), ValueError) and errors.UsageError("x").exit_code == 2
-    assert isinstance(errors.PromptsError("x"), (errors.PredictError, ValueError))
+    expected = {
+        errors.WeightsNotFoundError: (errors.WeightsError, FileNotFoundError),
+        errors.RepoNotFoundError: (errors.HubError, errors.WeightsError, LookupError),
+        errors.RegistryNotFoundError: (errors.RegistryError, LookupError),
+        errors.InvalidTokenError: (errors.HubAccessError, PermissionError),
+        errors.TrackingAuthError: (errors.RegistryError, PermissionError),
+        errors.UsageError: (errors.Sam3opsError, ValueError),
+        errors.PromptsError: (errors.PredictError, ValueError),
+    }
+    for kind, bases in expected.items():
+        for base in bases:  # each base on its own: a lost mixin fails here
+            assert isinstance(kind("x"), base), (kind, base)
+    assert errors.UsageError("x").exit_code == 2
     # A TensorRT failure while building is a convert error and points at the readiness report; the
     # same failure while serving is a serving error whose hint does not.
     build, serve = errors.TensorRTBuildError("x"), errors.TensorRTError("x")
-    assert isinstance(build, (errors.ConvertError, errors.TensorRTError))
+    assert isinstance(build, errors.ConvertError) and isinstance(build, errors.TensorRTError)
     assert "trt_readiness.json" in build.one_line() and "trt_readiness.json" not in serve.one_line()
     assert not isinstance(serve, errors.ConvertError) and isinstance(serve, errors.ServingError)
 
@@ -75,6 +81,12 @@ def test_tracking_error_by_status_and_cause(monkeypatch):
     # The wording of a message never decides: a 401 in the text of another error is not an auth error.
     assert errors.tracking_error(RuntimeError("failed with error code 401")) is None
     assert errors.tracking_error(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE)) is None
+
+
+def test_safe_url_drops_credentials_and_signed_queries():
+    assert errors.safe_url("http://alice:pw@[::1]:5000/x?sig=SECRET#f") == "http://[::1]:5000/x"
+    assert errors.safe_url("https://cdn.example/file?X-Amz-Signature=abc") == "https://cdn.example/file"
+    assert errors.safe_url("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
 
 
 def test_tracking_errors_never_carry_credentials_from_the_uri(monkeypatch):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from sam3ops.bench import metrics
 from sam3ops.bench.config import DEFAULT_MAX_RUNS
-from sam3ops.errors import UsageError
+from sam3ops.errors import UsageError, safe_url, tracking_error
+from sam3ops.tracking.store import experiment_name
 
-EXPERIMENT = "sam3-benchmark"
+EXPERIMENT = experiment_name("benchmark")
 COLUMNS = ("run_name", "runtime", "precision", "device", "gpu_name", "batch", "latency_p50_ms", "latency_p99_ms",
            "ms_per_image", "throughput_img_s", "vram_peak_mb", "host_rss_peak_mb", "parity_mask_iou",
            "weights_random", "run_id")
@@ -42,8 +43,10 @@ def load_runs(*, experiment: str = EXPERIMENT, run_ids: list[str] | tuple[str, .
         for run_id in run_ids:
             try:
                 run = client.get_run(run_id)
-            except Exception:
-                raise UsageError(f"run {run_id} not found on {mlflow.get_tracking_uri()}",
+            except Exception as exc:
+                if translated := tracking_error(exc):  # refused credentials or a server that is down
+                    raise translated from None
+                raise UsageError(f"run {run_id} not found on {safe_url(mlflow.get_tracking_uri())}",
                                  hint="copy the run id from `mlflow ui` or the bench output") from None
             children = client.search_runs([run.info.experiment_id],
                                           filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
@@ -51,7 +54,7 @@ def load_runs(*, experiment: str = EXPERIMENT, run_ids: list[str] | tuple[str, .
     else:
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            raise UsageError(f"no experiment {experiment!r} on {mlflow.get_tracking_uri()}",
+            raise UsageError(f"no experiment {experiment!r} on {safe_url(mlflow.get_tracking_uri())}",
                              hint="run `sam3ops bench` first")
         runs = client.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
                                   order_by=["attributes.start_time DESC"], max_results=max_runs)

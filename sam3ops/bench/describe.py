@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sam3ops.bench.config import BenchConfig
 from sam3ops.checkpoint.kinds import engine_sidecar, is_engine_dir, is_onnx_dir
-from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest
+from sam3ops.checkpoint.manifest import identity
 from sam3ops.errors import UsageError
 
 
@@ -73,11 +73,7 @@ def stored_dtype(weights: Path) -> str | None:
 
 def weights_identity(weights: Path) -> dict:
     """Path, commit, random flag and preset of a weights folder (from its manifest when present)."""
-    identity = {"path": str(weights), "commit": "unknown", "random": False, "preset": None}
-    if (weights / MANIFEST_NAME).is_file():
-        manifest = Manifest.read(weights)
-        identity.update(commit=manifest.commit, random=manifest.random, preset=manifest.preset)
-    return identity
+    return {"path": str(weights), **identity(weights)}
 
 
 def describe_environment(device: str) -> dict:

@@ -51,7 +51,7 @@ def resolve_weights(weights: str) -> Path:
 
 
 def run_params(config: dict) -> dict:
-    """The params of a benchmark run (DESIGN.md names), from a config's JSON."""
+    """The params of a benchmark run (the names of :mod:`sam3ops.bench.metrics`), from a config's JSON."""
     join = lambda value: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value  # noqa: E731
     return {"weights": config["weights"], "runtime": config["runtime"], "precision": join(config["precisions"]),
             "batch": join(config["batches"]), "image_size": config["image_size"],

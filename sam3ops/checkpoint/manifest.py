@@ -122,6 +122,15 @@ def verify_folder(folder: Path, *, what: str = "the weights folder", manifest_sh
     return {MANIFEST_NAME: own, **{entry.path: entry.sha256 for entry in manifest.files}}
 
 
+def identity(folder: Path) -> dict:
+    """Commit, random flag and preset of a weights folder, from its manifest; ``unknown`` / False /
+    None for a folder without one (a run still logs where its weights came from)."""
+    if not (Path(folder) / MANIFEST_NAME).is_file():
+        return {"commit": "unknown", "random": False, "preset": None}
+    manifest = Manifest.read(folder)
+    return {"commit": manifest.commit, "random": manifest.random, "preset": manifest.preset}
+
+
 def is_intact(folder: Path) -> bool:
     """True when ``folder`` has a manifest and every file it lists is there with its size and sha256."""
     try:

@@ -2,10 +2,11 @@
 
 One module per command group (:mod:`weights`, :mod:`predict`, :mod:`convert`, :mod:`bench`,
 :mod:`registry`, :mod:`pipeline`); each command checks which options go together, calls one
-library function and prints the result. They import only click and the library's torch-free
-config modules at import time, and the library itself when they run, so ``--help`` and argument
-errors never import torch. Errors are caught once, in :func:`main`: a user error prints one line on
-stderr with a hint and exits non-zero; the full traceback only with ``SAM3OPS_DEBUG=1``.
+library function and prints the result. At import time they read only torch-free modules (the
+stages' config modules, the registry's package API), and the library itself when they run, so
+``--help`` and argument errors never import torch. Errors are caught once, in :func:`main`: a user
+error prints one line on stderr with a hint and exits non-zero; the full traceback only with
+``SAM3OPS_DEBUG=1``.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ def pipeline(**options) -> None:
     One parent run with a child run per stage; a stage whose inputs and parameters match an earlier
     finished run is reused. Random weights (no download) are promoted too, tagged weights_random=true.
     """
+    from sam3ops.errors import safe_url
     from sam3ops.pipeline.run import run_pipeline
     from sam3ops.tracking import is_embedded, tracking_uri
 
@@ -44,7 +45,7 @@ def pipeline(**options) -> None:
     result = run_pipeline(**options)
     done = result.outputs
     uri = tracking_uri()
-    ui = f"mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)" if is_embedded(uri) else uri
+    ui = f"mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)" if is_embedded(uri) else safe_url(uri)
     alias, model = options["alias"], options["model_name"]
     production = f"models:/{model}@{alias} -> version {done.production}" if done.production else "none"
     click.echo(done.table())

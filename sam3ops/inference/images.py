@@ -17,7 +17,6 @@ from sam3ops.errors import ImageError, UsageError
 from sam3ops.inference.options import DEFAULT_MAX_PIXELS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# Decompression-bomb guard: a small file can declare billions of pixels. 64 MP covers any camera.
 
 
 def collect_images(inputs: list[str] | tuple[str, ...]) -> list[Path]:

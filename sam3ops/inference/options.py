@@ -4,4 +4,6 @@ Plain values, no imports: the CLI's ``--help`` and the stage config modules read
 """
 
 PRECISIONS = ("fp32", "fp16", "bf16")  # the precisions a torch model runs at
-DEFAULT_MAX_PIXELS = 64_000_000  # decompression-bomb guard: larger images are refused before decoding
+# Decompression-bomb guard: a small file can declare billions of pixels. 64 MP covers any camera;
+# larger images are refused before they are decoded.
+DEFAULT_MAX_PIXELS = 64_000_000

@@ -21,7 +21,7 @@ import torch
 from sam3ops.checkpoint.kinds import check_weights_dir, is_engine_dir, is_onnx_dir
 from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
-from sam3ops.inference.device import PRECISIONS, resolve_device, resolve_precision  # noqa: F401 - re-exported
+from sam3ops.inference.device import resolve_device, resolve_precision
 from sam3ops.inference.result import Result
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ beside each one).
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -41,15 +42,10 @@ def require_tensorrt():
     return tensorrt
 
 
-_LOGGER = None
-
-
+@functools.cache
 def trt_logger(trt):
-    """One TensorRT logger (warnings and errors) for every builder and runtime in the process."""
-    global _LOGGER
-    if _LOGGER is None:
-        _LOGGER = trt.Logger(trt.Logger.WARNING)
-    return _LOGGER
+    """One TensorRT logger (warnings and errors) for every builder and runtime of a ``tensorrt`` module."""
+    return trt.Logger(trt.Logger.WARNING)
 
 
 def torch_dtype(trt, dtype) -> torch.dtype:

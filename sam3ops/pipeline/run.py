@@ -26,6 +26,7 @@ from sam3ops.pipeline.summary import PipelineSummary, StageRow
 from sam3ops.predict.stage import predict_stage
 from sam3ops.tracking.result import StageResult
 from sam3ops.tracking.reuse import find_reusable, folder_digest, mark, stage_key
+from sam3ops.weights.config import preset_folder
 from sam3ops.weights.stage import init_stage
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _weights(config: PipelineConfig) -> tuple[Path, bool, StageResult | None]:
             return folder, manifest.random, _download_run(manifest.commit)
         log.warning("%s does not match its manifest; falling back to the %s preset", folder, config.preset)
     log.info("no verified weights in %s: using the %s preset (RANDOM weights)", folder, config.preset)
-    output = Path(f"weights/sam3-{config.preset}")  # init's output for `auto`
+    output = Path(preset_folder(config.preset))  # init's output for `auto`
     key = stage_key("init", preset=config.preset, seed=config.seed, output=str(output.resolve()))
     made = _run_or_reuse("init", key, intact=lambda: is_intact(output),
                          start=lambda: init_stage(preset=config.preset, seed=config.seed, nested=True))

@@ -61,7 +61,7 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
     """
     import mlflow
 
-    from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest
+    from sam3ops.checkpoint.manifest import identity as weights_identity
     from sam3ops.inference import Segmenter, collect_images
     from sam3ops.inference.prompts import resolve_prompts
     from sam3ops.predict import write as predict_lib
@@ -77,10 +77,9 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
             paths = collect_images(images)
             segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
                                            score_threshold=score_threshold, mask_threshold=mask_threshold)
-            manifest = Manifest.read(Path(weights)) if (Path(weights) / MANIFEST_NAME).is_file() else None
-            random = bool(manifest and manifest.random)
-            identity = {"weights_commit": manifest.commit if manifest else "unknown",
-                        "weights_random": str(random).lower()}
+            source = weights_identity(Path(weights))
+            random = bool(source["random"])
+            identity = {"weights_commit": source["commit"], "weights_random": str(random).lower()}
             # The weights' identity as params too, so the compare view lines runs up by it.
             mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
             mlflow.set_tags(identity)

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 
 from sam3ops import tracking
-from sam3ops.errors import RegistryError, RegistryNotFoundError, UsageError, http_status, tracking_error
+from sam3ops.errors import RegistryError, RegistryNotFoundError, UsageError, http_status, safe_url, tracking_error
 
 DEFAULT_NAME = "sam3"
 DEFAULT_ALIAS = "production"
@@ -50,13 +50,7 @@ def error_code(exc: Exception) -> str:
 
 def where() -> str:
     """The tracking URI without credentials, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    uri = tracking.tracking_uri()
-    parts = urlsplit(uri)
-    if "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return uri
+    return safe_url(tracking.tracking_uri())
 
 
 def quote(text: str) -> str:

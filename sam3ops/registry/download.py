@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write, replace_folder
 from sam3ops.checkpoint.manifest import verify_folder
-from sam3ops.errors import EngineMismatchError, IntegrityError, UsageError
+from sam3ops.errors import EngineMismatchError, IntegrityError, UsageError, WeightsError
 from sam3ops.registry.client import (
     DEFAULT_ALIAS,
     DEFAULT_NAME,
@@ -205,14 +205,22 @@ def _check_dest(dest: Path) -> None:
 
 
 def _up_to_date(dest: Path, name: str, version: str, tags: dict[str, str]) -> bool:
-    """True when ``dest`` already holds this exact version, intact."""
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    """True when ``dest`` already holds this exact version, intact; an earlier pull of it that was
+    damaged since (a file changed or gone, the manifest included) is pulled again, whole."""
+    try:
         info = json.loads((dest / INFO_NAME).read_text())
-        if (info["name"], info["version"], info.get("manifest_sha256")) != (name, version, tags.get("manifest_sha256")):
-            return False
-        _verify(dest, tags, {}, "the folder")
-        return True
-    return False
+        same = (info["name"], info["version"], info.get("manifest_sha256")) == (name, version,
+                                                                                tags.get("manifest_sha256"))
+    except (OSError, ValueError, KeyError, TypeError):  # no readable MODEL_INFO.json: not an earlier pull of it
+        return False
+    if not same:
+        return False
+    try:
+        _verify(dest, tags, {}, f"the earlier pull in {dest}")
+    except (WeightsError, IntegrityError) as exc:
+        log.warning("%s; pulling version %s again", exc.message, version)
+        return False
+    return True
 
 
 def _prepare_staging(staging: Path, state: dict) -> None:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, http_status, tracking_error
+from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, http_status, safe_url, tracking_error
 from sam3ops.weights import resumable
 
 
@@ -37,8 +37,9 @@ class Fetcher:
                 else:
                     found.append((info.path, info.file_size))
         if not found:
-            raise RegistryNotFoundError(f"the model at {self.repo.artifact_uri} holds no weights under {root}",
-                                        hint="this version was not registered by sam3ops register")
+            raise RegistryNotFoundError(
+                f"the model at {safe_url(self.repo.artifact_uri)} holds no weights under {root}",
+                hint="this version was not registered by sam3ops register")
         return sorted(found)
 
     def fetch(self, remote: str, local: Path, size: int | None) -> tuple[int, str | None]:

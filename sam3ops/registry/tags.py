@@ -13,8 +13,9 @@ from sam3ops import tracking
 from sam3ops.bench import metrics
 from sam3ops.checkpoint.kinds import engine_sidecar
 from sam3ops.registry.client import ENGINE_FORMATS, now, quote, who
+from sam3ops.tracking.store import experiment_name
 
-BENCHMARK_EXPERIMENT = "sam3-benchmark"
+BENCHMARK_EXPERIMENT = experiment_name("benchmark")
 
 
 def version_tags(run, stage: str, weights: Path) -> dict[str, str]:

@@ -6,6 +6,7 @@ Secrets are registered once at start-up; :func:`redact` replaces them anywhere i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -19,10 +20,21 @@ def register(secret: str | None) -> None:
         _SECRETS.add(secret)
 
 
+def clear() -> None:
+    """Forget every registered secret (a fresh process's state; the tests start each test from it)."""
+    _SECRETS.clear()
+
+
 def register_environment() -> None:
-    """Register the tokens huggingface_hub may use: ``HF_TOKEN`` and the stored login."""
-    register(os.environ.get("HF_TOKEN"))
-    register(os.environ.get("HUGGING_FACE_HUB_TOKEN"))
+    """Register the secrets a run may see: the tokens huggingface_hub may use (``HF_TOKEN`` and the
+    stored login) and the tracking server's (``MLFLOW_TRACKING_PASSWORD``, ``MLFLOW_TRACKING_TOKEN``,
+    and a password written into ``MLFLOW_TRACKING_URI``)."""
+    from urllib.parse import urlsplit
+
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        register(os.environ.get(name))
+    with contextlib.suppress(ValueError):
+        register(urlsplit(os.environ.get("MLFLOW_TRACKING_URI", "")).password)
     try:
         from huggingface_hub import get_token
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sam3ops.errors import Sam3opsError
 from sam3ops.tracking import redact, sysinfo
-from sam3ops.tracking.store import configure, ensure_experiment, workspace_root
+from sam3ops.tracking.store import configure, ensure_experiment, experiment_name, workspace_root
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def stage_run(
             run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True,
                                    run_name=run_name or stage)
     else:
-        run = mlflow.start_run(experiment_id=ensure_experiment(f"sam3-{stage}"))
+        run = mlflow.start_run(experiment_id=ensure_experiment(experiment_name(stage)))
     status = "FAILED"
     try:
         mlflow.set_tags({STAGE_TAG: stage, **sysinfo.environment_tags(workspace_root()), **(tags or {})})

@@ -50,6 +50,11 @@ def configure() -> str:
     return uri
 
 
+def experiment_name(stage: str) -> str:
+    """The experiment a stage's runs go to (``sam3-<stage>``), so runs of one kind compare side by side."""
+    return f"sam3-{stage}"
+
+
 def ensure_experiment(name: str) -> str:
     """Id of experiment ``name``, created if missing (artifacts beside the embedded store)."""
     import mlflow

@@ -1,7 +1,6 @@
 """What machine and software a run ran on, as MLflow tags.
 
-Kept apart from tracking so that measurement code (which must run on hosts without mlflow) can
-reuse it.
+It never imports mlflow, so measurement code (which must run on hosts without mlflow) can reuse it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import importlib
 
 from sam3ops.errors import (
     DiskSpaceError,
@@ -13,23 +12,11 @@ from sam3ops.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
     http_status,
+    transport_failure,
 )
 from sam3ops.weights import resumable
 
 _INVALID_TOKEN = "the hub rejected the Hugging Face token (401)"
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Exception types the HTTP clients on the hub's path raise when the network itself fails."""
-    import requests
-
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout]
-    for module in ("httpx2", "httpx"):  # huggingface_hub's client, whichever of the two this version uses
-        try:
-            errors.append(importlib.import_module(module).TransportError)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
 
 
 def hub_error(exc: BaseException, repo_id: str, revision: str) -> BaseException:
@@ -74,8 +61,8 @@ def hub_error(exc: BaseException, repo_id: str, revision: str) -> BaseException:
                                    hint="rerun the same command: it resumes where it stopped")
     if isinstance(exc, (hf_errors.HfHubHTTPError, requests.HTTPError)):  # a response came back: its status says what
         return _status_error(http_status(exc), repo_id)
-    if isinstance(exc, _transport_errors()):
-        return HubUnreachableError(f"cannot reach the hub ({type(exc).__name__})")
+    if (cause := transport_failure(exc)) is not None:
+        return HubUnreachableError(f"cannot reach the hub ({type(cause).__name__})")
     return exc
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from sam3ops.checkpoint import atomic
 from sam3ops.checkpoint import manifest as manifest_lib
 from sam3ops.checkpoint.atomic import staged_folder
-from sam3ops.errors import UsageError, WeightsError
+from sam3ops.errors import UsageError
 from sam3ops.weights import tokenizer as tokenizer_lib
 from sam3ops.weights.config import PRESETS
 
@@ -161,11 +161,3 @@ def init_weights(*, preset: str, output: Path, seed: int = 0, force: bool = Fals
         )
         manifest.write(staging)
     return InitResult(output, manifest, parameters, time.perf_counter() - started, reused=False)
-
-
-def is_random(folder: Path) -> bool:
-    """True when the weights folder was made by ``init`` (random weights)."""
-    try:
-        return manifest_lib.Manifest.read(folder).random
-    except WeightsError:
-        return False

@@ -31,7 +31,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from sam3ops.errors import IntegrityError
+from sam3ops.errors import IntegrityError, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def _attempt(session: requests.Session, url: str, headers: dict[str, str], part:
         total = _total(response)
         if part.expected is not None and total is not None and total != part.expected:
             part.discard()
-            raise IntegrityError(f"{url} has {total} bytes, {part.expected} were expected")
+            raise IntegrityError(f"{safe_url(url)} has {total} bytes, {part.expected} were expected")
         if response.status_code == 416:  # nothing past offset
             if total == offset or (total is None and part.expected is None):
                 part.ended = True
@@ -267,7 +267,7 @@ def _attempt(session: requests.Session, url: str, headers: dict[str, str], part:
         raise _ShortBody(f"the body ended at {part.size} of {part.expected} bytes")
     elif part.size > part.expected:
         part.discard()
-        raise IntegrityError(f"{url} sent more than the {part.expected} bytes expected")
+        raise IntegrityError(f"{safe_url(url)} sent more than the {part.expected} bytes expected")
 
 
 def _total(response: requests.Response) -> int | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sam3ops import tracking
 from sam3ops.tracking.result import StageResult
+from sam3ops.weights.config import preset_folder
 
 
 def download_stage(*, repo_id: str, revision: str, output: str, include: str, token: str | None = None,
@@ -74,7 +75,7 @@ def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool 
     from sam3ops.weights import presets
 
     params = {"preset": preset, "output": output, "seed": seed}
-    folder = Path(f"weights/sam3-{preset}" if output == "auto" else output)
+    folder = Path(preset_folder(preset) if output == "auto" else output)
     with tracking.stage_run("init", params=params, tags={"weights_random": "true", "preset": preset},
                             nested=nested) as run:
         result = presets.init_weights(preset=preset, output=folder, seed=seed, force=force)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from sam3ops.bench import metrics
 from sam3ops.bench.config import BenchConfig, parse_batches
 from sam3ops.bench.results import BenchResults
 from sam3ops.bench.runner import run_benchmark
@@ -203,8 +204,7 @@ def test_sweep_run_logs_children_with_metric_steps_table_and_charts(capsys, tiny
     client = mlflow.MlflowClient()
     for child in children:
         params = child.data.params
-        assert {"runtime", "precision", "batch", "image_size", "prompts_per_image", "device", "gpu_name",
-                "weights_commit", "weights_random"} <= set(params)
+        assert set(metrics.PARAMS) <= set(params)  # the params contract, every configuration
         assert params["gpu_name"] == "cpu" and params["weights_random"] == "true" and params["batch"] == "1,2"
         for name in PER_BATCH:
             assert [m.step for m in client.get_metric_history(child.info.run_id, name)] == [1, 2], name

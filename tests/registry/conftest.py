@@ -33,7 +33,7 @@ def sources(server, tiny_weights, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         point_at(patch, server.uri)
         init_run = init_stage(preset="tiny", output=str(folder / "tiny"), seed=0).run_id
-        # One photo and one prompt keep the parity gate short; test_convert_stage covers the gate.
+        # One photo and one prompt keep the parity gate short; tests/convert/test_stage.py covers the gate.
         convert_run = convert_stage(input_dir=str(folder / "tiny"), format="fp16", output=str(folder / "w16"),
                                     parity_images=["astronaut"], parity_prompts=["person"]).run_id
     return {"init": init_run, "fp16": convert_run, "fp16_dir": folder / "w16", "tiny_dir": folder / "tiny"}

@@ -134,3 +134,19 @@ def test_pull_from_a_server_that_is_down_is_one_line(capsys, monkeypatch):
     assert code == 1 and line.startswith(f"sam3ops: error: cannot pull 'sam3': cannot reach {uri}"), err
     assert "MLFLOW_TRACKING_URI" in line and "Traceback" not in err
     assert not Path("d").exists()
+
+
+def test_an_earlier_pull_damaged_since_is_pulled_again_whole(remote, tmp_path):
+    server, sources, name = remote
+    version = register(run_id=sources["fp16"], name=name).version
+    dest = tmp_path / "d"
+    first = pull(dest=dest, name=name, version=version)
+    assert first.bytes_fetched > 0 and not first.up_to_date
+    assert pull(dest=dest, name=name, version=version).up_to_date  # intact: only re-verified
+
+    weights = dest / "model.safetensors"
+    weights.write_bytes(b"\0" * weights.stat().st_size)  # same size, other bytes
+    (dest / "manifest.json").unlink()
+    again = pull(dest=dest, name=name, version=version)
+    assert not again.up_to_date and again.bytes_fetched >= weights.stat().st_size
+    assert not Manifest.read(dest).problems(dest) and not list(tmp_path.glob(".d.*"))

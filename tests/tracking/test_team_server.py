@@ -90,8 +90,8 @@ def test_basic_auth_server_refuses_a_client_without_credentials(postgres, tiny_w
 
 
 def test_main_job_against_the_postgresql_server(capsys, team_server, tmp_path):
+    from tests.pipeline.test_run import QUICK, check_main_job
     from tests.support.cli import run_cli
-    from tests.test_pipeline import QUICK, check_main_job
 
     code, out, err = run_cli(capsys, "pipeline", *QUICK)
     assert code == 0, err

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import types
 
 import mlflow
 import pytest
@@ -217,7 +218,8 @@ def test_offline_mode(fake_hub, monkeypatch):
 
 
 def test_short_disk_refused_before_any_byte(capsys, fake_hub, monkeypatch, tmp_path):
-    monkeypatch.setattr(hub.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1000, 1000))
+    full = types.SimpleNamespace(total=10**12, used=10**12 - 1000, free=1000)  # what shutil.disk_usage gives
+    monkeypatch.setattr(hub.shutil, "disk_usage", lambda path: full)
     code, _, err = run_cli(capsys, "download", "--output", "out")
     assert code == 1 and "not enough disk space" in err and "GB free" in err
     assert _resolve_gets(fake_hub) == []

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops.checkpoint.atomic import atomic_write
+from sam3ops.checkpoint.layout import ENGINES as layout_engines
+from sam3ops.checkpoint.layout import ONNX_GRAPHS
 from sam3ops.convert.config import (
     DEFAULT_BATCH_PROFILE,
     DEFAULT_WORKSPACE_GB,
@@ -39,7 +41,7 @@ from sam3ops.inference.trt_core import require_tensorrt, trt_logger
 
 log = logging.getLogger(__name__)
 
-ENGINES = {"vision.onnx": "vision.engine", "text.onnx": "text.engine", "decoder.onnx": "decoder.engine"}
+ENGINES = dict(zip(ONNX_GRAPHS, layout_engines))  # graph -> the engine built from it
 PRECISIONS = FORMAT_PRECISIONS["tensorrt"]
 DEFAULT_BATCH = DEFAULT_BATCH_PROFILE
 

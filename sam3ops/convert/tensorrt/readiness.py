@@ -16,7 +16,7 @@ Findings come in two kinds. **Problems** (``ok`` is False) stop a TensorRT conve
 outside the int32 range (native INT64 in TensorRT 10; clamped by TensorRT 8), and symbolic
 non-batch dimensions on graph outputs (TensorRT derives them from the input shapes when it builds).
 
-The operator table is :mod:`sam3ops.convert.trt_onnx_ops` (TensorRT 10.15); restrictions the
+The operator table is :mod:`sam3ops.convert.tensorrt.ops` (TensorRT 10.15); restrictions the
 table states in words (e.g. "``axes`` must be an initializer") are not checked, so a graph that
 passes can still be refused by the parser.
 """

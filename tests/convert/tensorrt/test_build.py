@@ -337,7 +337,6 @@ class _FakeTensorRT:
 
 def _with_fake(monkeypatch, fake):
     monkeypatch.setattr(tensorrt_build, "require_tensorrt", lambda: fake)
-    monkeypatch.setattr(trt_core, "_LOGGER", None)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: (9, 0))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake H100")
