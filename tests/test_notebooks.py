@@ -1,9 +1,12 @@
 """The notebooks run headless, top to bottom, on the tiny preset."""
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # each notebook runs a kernel end to end
 
 
 def test_sam3_notebook_runs_and_shows_overlays(tiny_weights, monkeypatch):

@@ -84,6 +84,7 @@ def test_bad_config_is_refused(kwargs, message):
 
 # --- the core on the tiny preset ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_core_runs_without_mlflow_and_writes_json(tiny_weights, tmp_path):
     script = (
         "import sys; sys.modules['mlflow'] = None\n"  # any `import mlflow` now fails
@@ -192,6 +193,7 @@ def _runs(experiment="sam3-benchmark"):
     return mlflow.MlflowClient().search_runs([found.experiment_id]) if found else []
 
 
+@pytest.mark.slow
 def test_sweep_run_logs_children_with_metric_steps_table_and_charts(capsys, tiny_weights):
     code, out, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", "fp32,bf16",
                              "--batch", "1,2", *QUICK)
@@ -221,6 +223,7 @@ def test_sweep_run_logs_children_with_metric_steps_table_and_charts(capsys, tiny
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
+@pytest.mark.slow
 def test_tiny_default_sweep_runs_and_two_runs_compare(capsys, tiny_weights, tmp_path):
     for precision in ("fp32", "bf16"):
         code, _, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", precision,

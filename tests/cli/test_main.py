@@ -95,6 +95,7 @@ def test_refused_tracking_credentials_are_one_line(capsys, monkeypatch):
     assert lines[0].startswith("sam3ops: error: ") and "refused these credentials" in lines[0]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_run_killed():
     """A stage stopped by SIGTERM (CI timeout, `kill`) must not leave its run RUNNING: main turns the
     signal into an interrupt, the run helper ends the run KILLED, and the exit code is 130."""

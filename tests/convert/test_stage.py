@@ -122,6 +122,7 @@ def test_bad_inputs(capsys, tmp_path, tiny_weights, setup, args, fragment, exit_
         assert _run().info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_mlflow_run_convert_entry_point(tmp_path, tiny_weights):
     done = subprocess.run(
         ["mlflow", "run", str(REPO_ROOT), "-e", "convert", "--env-manager", "local", "--experiment-name",

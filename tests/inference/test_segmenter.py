@@ -117,6 +117,7 @@ def test_cuda_matches_cpu(tiny_weights, photos):
     assert np.abs(cpu.scores - gpu.scores).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager(tiny_weights, photos):
     eager = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment(photos[:1], ["person"])[0]
     compiled = Segmenter.from_dir(tiny_weights, compile=True, score_threshold=0.0).segment(photos[:1], ["person"])[0]

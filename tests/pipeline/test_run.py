@@ -40,6 +40,7 @@ def check_main_job(out: str) -> str:
     return str(production.version)
 
 
+@pytest.mark.slow
 def test_main_job_runs_every_stage_then_reuses_them(capsys, tmp_path):
     code, out, err = run_cli(capsys, "pipeline", *QUICK)
     assert code == 0, err
@@ -61,6 +62,7 @@ def test_main_job_runs_every_stage_then_reuses_them(capsys, tmp_path):
     assert str(mlflow.MlflowClient().get_model_version_by_alias("sam3", "production").version) == version
 
 
+@pytest.mark.slow
 def test_reuse_is_refused_when_an_input_changed(capsys, tmp_path):
     code, _, err = run_cli(capsys, "pipeline", "--formats", "fp16", "--batch", "1", "--iterations", "2")
     assert code == 0, err
@@ -71,6 +73,7 @@ def test_reuse_is_refused_when_an_input_changed(capsys, tmp_path):
     assert "yes" not in convert.split()  # the fp16 folder no longer matched its manifest: converted again
 
 
+@pytest.mark.slow
 def test_a_conversion_under_the_gate_is_a_row_not_an_error(capsys, monkeypatch):
     """The failed convert run is in the summary with its own run id; it is neither benchmarked nor registered."""
     from sam3ops.convert.stage import convert_stage

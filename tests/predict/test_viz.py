@@ -33,6 +33,7 @@ def test_overlay_tints_masks_only(photo_and_result):
     assert (picture[450, 50] == original[450, 50]).all()  # outside every mask and box: untouched
 
 
+@pytest.mark.slow
 def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
     if CHROMIUM is None:
         pytest.skip("needs Debian's chromium (.ci/run installs it)")

@@ -117,6 +117,7 @@ def test_interrupted_write_leaves_no_half_result(monkeypatch, tmp_path, tiny_wei
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_mlflow_run_predict_entry_point(tmp_path, tiny_weights, photos):
     done = subprocess.run(
         ["mlflow", "run", str(REPO_ROOT), "-e", "predict", "--env-manager", "local", "--experiment-name",

@@ -272,6 +272,7 @@ def _leaks(text_or_bytes) -> bool:
     return CANARY.encode() in data
 
 
+@pytest.mark.slow
 def test_token_never_leaks(fake_hub, tmp_path):
     """A canary token, used for a good and a failing download, is nowhere in the db, artifacts or output."""
     fake_hub.add_token(CANARY, can_access_gated=True)
@@ -295,6 +296,7 @@ def test_token_never_leaks(fake_hub, tmp_path):
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
 
 
+@pytest.mark.slow
 def test_progress_bars_turn_off_with_the_hubs_variable(fake_hub, tmp_path):
     env = subprocess_env(HF_ENDPOINT=fake_hub.url, HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_POSITION="-1")
     done = subprocess.run([sys.executable, "-m", "sam3ops", "download", "--output", "quiet"],
@@ -303,6 +305,7 @@ def test_progress_bars_turn_off_with_the_hubs_variable(fake_hub, tmp_path):
     assert "100%" not in done.stderr and "it/s" not in done.stderr
 
 
+@pytest.mark.slow
 def test_mlflow_run_download_entry_point(fake_hub, tmp_path):
     """`mlflow run . -e download --env-manager local` end to end against the fake hub."""
     out = tmp_path / "via-mlflow-run"

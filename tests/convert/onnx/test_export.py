@@ -80,6 +80,7 @@ def test_onnx_requires_gpu_build_for_cuda(onnx_dir):
         OnnxCore(onnx_dir, device="cuda")
 
 
+@pytest.mark.slow
 def test_mlflow_run_convert_onnx_entry_point(tmp_path, tiny_weights):
     """`mlflow run . -e convert -P format=onnx --env-manager local` on the tiny preset."""
     done = subprocess.run(

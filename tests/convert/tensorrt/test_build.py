@@ -110,6 +110,7 @@ def _pretend_tensorrt(monkeypatch, **builder_flags):
     return fake
 
 
+@pytest.mark.slow
 def test_readiness_problem_fails_before_the_build(capsys, monkeypatch, tmp_path, tiny_weights):
     """From safetensors: the temporary ONNX export is made, checked, refused, and removed."""
     _pretend_tensorrt(monkeypatch, FP16=1)

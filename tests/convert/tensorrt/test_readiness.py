@@ -96,6 +96,7 @@ def test_unreadable_graph_is_one_line(tmp_path):
     assert "\n" not in info.value.one_line()
 
 
+@pytest.mark.slow
 def test_readiness_problems_do_not_fail_an_onnx_conversion(capsys, monkeypatch, tiny_weights):
     """`convert --format onnx --precision fp16`: readiness is logged; a problem in it does not fail the run."""
     real = trt_readiness.check_folder
