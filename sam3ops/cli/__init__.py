@@ -20,7 +20,7 @@ import traceback
 import click
 
 import sam3ops
-from sam3ops.cli import bench, convert, pipeline, predict, registry, weights
+from sam3ops.cli import bench, convert, doctor, pipeline, predict, registry, weights
 from sam3ops.errors import Sam3opsError
 from sam3ops.tracking import redact
 
@@ -55,7 +55,7 @@ def cli() -> None:
     """
 
 
-for _group in (weights, predict, convert, bench, registry, pipeline):
+for _group in (weights, predict, convert, bench, registry, pipeline, doctor):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 

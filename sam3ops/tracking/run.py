@@ -2,25 +2,59 @@
 
 :func:`stage_run` joins the run that ``mlflow run`` created (``MLFLOW_RUN_ID``) or
 starts one in the stage's experiment, tags the environment, and never leaves a run RUNNING: any
-error ends it FAILED with the one-line error as the ``error`` tag.
+error ends it FAILED with the one-line error as the ``error`` tag. A process killed outright cannot
+do that, so each run also records its process and the staging folders it makes, and a top-level
+stage first ends the runs of this host's killed processes (:mod:`sam3ops.tracking.reaper`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from sam3ops.checkpoint import atomic
 from sam3ops.errors import Sam3opsError
-from sam3ops.tracking import redact, sysinfo
+from sam3ops.tracking import reaper, redact, sysinfo
 from sam3ops.tracking.store import configure, ensure_experiment, experiment_name, workspace_root
 
 log = logging.getLogger(__name__)
 
 ERROR_TAG = "error"
 STAGE_TAG = "sam3ops.stage"
+# MLflow keeps 8000 characters of a tag value; the newest staging prefixes matter (the older ones'
+# folders were most likely renamed into place or removed), so the oldest are dropped past this.
+_STAGING_TAG_CHARS = 6000
+
+_open_runs: list[str] = []  # this process's stage runs, innermost last: staging folders go to the last
+_staged: dict[str, list[str]] = {}
+_staged_lock = threading.Lock()
+
+
+def _record_staging(prefix: Path) -> None:
+    """Note a staging folder's path prefix on the innermost open run (``sam3ops.staging``), for the reaper."""
+    import mlflow
+
+    with _staged_lock:
+        if not _open_runs:
+            return
+        run_id = _open_runs[-1]
+        paths = _staged.setdefault(run_id, [])
+        if (entry := str(Path(prefix).absolute())) in paths:
+            return
+        paths.append(entry)
+        while len(paths) > 1 and len(json.dumps(paths)) > _STAGING_TAG_CHARS:
+            paths.pop(0)
+        value = json.dumps(paths)
+    mlflow.MlflowClient().set_tag(run_id, reaper.STAGING_TAG, value)
+
+
+atomic.add_staging_listener(_record_staging)
 
 
 def one_line_error(exc: BaseException) -> str:
@@ -86,6 +120,8 @@ def stage_run(
     import mlflow
 
     configure()
+    if not nested:  # the next command on this host cleans up after a killed one (never fails, bounded)
+        reaper.reap_quietly()
     run_id = None if nested else os.environ.get("MLFLOW_RUN_ID")
     if run_id:
         run = mlflow.start_run(run_id=run_id)
@@ -98,7 +134,10 @@ def stage_run(
     else:
         run = mlflow.start_run(experiment_id=ensure_experiment(experiment_name(stage)))
     status = "FAILED"
+    _open_runs.append(run.info.run_id)
     try:
+        # Who runs it, first and on its own: the environment tags import torch (seconds to be killed in).
+        mlflow.set_tags({STAGE_TAG: stage, **reaper.process_tags()})
         mlflow.set_tags({STAGE_TAG: stage, **sysinfo.environment_tags(workspace_root()), **(tags or {})})
         if params:
             log_new_params(params)
@@ -110,5 +149,8 @@ def stage_run(
             mlflow.set_tags({ERROR_TAG: one_line_error(exc), "error_type": type(exc).__name__})
         raise
     finally:
+        with _staged_lock:
+            _open_runs.remove(run.info.run_id)
+            _staged.pop(run.info.run_id, None)
         mlflow.end_run(status)
         log.info("mlflow run %s ended %s", run.info.run_id, status)
