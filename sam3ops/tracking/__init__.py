@@ -1,8 +1,9 @@
 """Tracking: where runs go, the run helper every stage uses, and reuse keys.
 
 ``from sam3ops import tracking`` gives the public helpers; the modules hold them by concept:
-:mod:`store` (URIs, experiments), :mod:`run` (:func:`stage_run`), :mod:`reuse` (reuse keys),
-:mod:`redact` (secrets out of logs) and :mod:`sysinfo` (environment tags).
+:mod:`store` (URIs, experiments), :mod:`run` (:func:`stage_run`), :mod:`result` (what a stage
+returns), :mod:`reuse` (reuse keys), :mod:`reaper` (runs of killed processes ended, their staging
+removed), :mod:`redact` (secrets out of logs) and :mod:`sysinfo` (environment tags).
 """
 
 from sam3ops.tracking.run import ERROR_TAG, STAGE_TAG, log_new_params, one_line_error, stage_run
