@@ -18,7 +18,7 @@ setup: $(BIN)/sam3ops
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_EXPERIMENT_NAME=sam3-pipeline \
 		$(BIN)/mlflow run . -e main --env-manager local
-	@echo "Runs are in ./mlflow.db; open them with: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@$(BIN)/python -c 'from sam3ops.pipeline.summary import ui_line; print(ui_line(mlflow="$(BIN)/mlflow"))'
 
 ## test: the whole test suite (CPU, no network): what CI runs
 test: setup

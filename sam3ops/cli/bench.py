@@ -108,6 +108,22 @@ def compare(experiment, run_ids, max_runs, output) -> None:
     click.echo(_table(frame, COMPARE_COLUMNS))
     Path(output).write_text(comparison_page(frame), encoding="utf-8")
     click.echo(f"charts -> {output}")
+    click.echo(f"ui     -> {_ui_line(experiment, run_ids)}")
+
+
+def _ui_line(experiment: str, run_ids) -> str:
+    """The UI link of the compared runs' experiment (the first given run's, else ``experiment``)."""
+    import mlflow
+
+    from sam3ops.pipeline.summary import benchmarks_link
+    from sam3ops.tracking.ui import experiment_of_run, ui_base, with_command
+
+    if run_ids:
+        experiment_id = experiment_of_run(run_ids[0])
+    else:
+        found = mlflow.MlflowClient().get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else None
+    return with_command(benchmarks_link(experiment_id) if experiment_id else ui_base())
 
 
 COMMANDS = (bench, compare)

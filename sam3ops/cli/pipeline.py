@@ -37,15 +37,16 @@ def pipeline(**options) -> None:
     One parent run with a child run per stage; a stage whose inputs and parameters match an earlier
     finished run is reused. Random weights (no download) are promoted too, tagged weights_random=true.
     """
-    from sam3ops.errors import safe_url
     from sam3ops.pipeline.run import run_pipeline
-    from sam3ops.tracking import is_embedded, tracking_uri
+    from sam3ops.pipeline.summary import benchmarks_link
+    from sam3ops.tracking.ui import experiment_of_run, ui_base, with_command
 
     # The options are PipelineConfig's fields by name: the pipeline validates them inside its run.
     result = run_pipeline(**options)
     done = result.outputs
-    uri = tracking_uri()
-    ui = f"mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)" if is_embedded(uri) else safe_url(uri)
+    # The benchmark runs of the parent's experiment (sam3-pipeline, or where `mlflow run` put it).
+    experiment_id = experiment_of_run(result.run_id)
+    ui = with_command(benchmarks_link(experiment_id) if experiment_id else ui_base())
     alias, model = options["alias"], options["model_name"]
     production = f"models:/{model}@{alias} -> version {done.production}" if done.production else "none"
     click.echo(done.table())

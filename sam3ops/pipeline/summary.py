@@ -1,9 +1,46 @@
-"""What the main job did: one row per stage (made or reused), and the outcome."""
+"""What the main job did: one row per stage (made or reused), the outcome, and where to look at it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sam3ops.bench.metrics import ACCURACY, THROUGHPUT
+
+# The columns the UI link opens the benchmark runs with: what tells the formats apart at a glance.
+VIEW_PARAMS = ("runtime", "precision", "device")
+VIEW_METRICS = (*THROUGHPUT, "latency_p50_ms", "vram_peak_mb", *ACCURACY)
+BENCHMARK_RUNS = "tags.`sam3ops.stage` = 'benchmark'"
+
+
+def benchmarks_link(experiment_id: str, *, uri: str | None = None) -> str:
+    """The UI link of an experiment's benchmark runs: their metrics side by side, fastest first.
+
+    Works for the benchmark experiment and for the pipeline's (whose benchmark runs are children of
+    its runs: sorted by a metric, they get rows of their own).
+    """
+    from sam3ops.tracking.ui import runs_link
+
+    return runs_link(experiment_id, metrics=VIEW_METRICS, params=VIEW_PARAMS, search=BENCHMARK_RUNS,
+                     order_by="ms_per_image", uri=uri)
+
+
+def ui_line(experiment: str = "sam3-pipeline", *, mlflow: str = "mlflow") -> str:
+    """Where to look at an experiment's benchmark runs (``make demo``'s last line).
+
+    The :func:`benchmarks_link`, and the ``mlflow ui`` command (naming executable ``mlflow``) that
+    serves it when no tracking server does; the experiments list if ``experiment`` does not exist.
+    """
+    import mlflow as mlflow_lib
+
+    from sam3ops.tracking.store import configure
+    from sam3ops.tracking.ui import WORKFLOW, ui_base, with_command
+
+    configure()
+    found = mlflow_lib.MlflowClient().get_experiment_by_name(experiment)
+    link = (benchmarks_link(found.experiment_id) if found
+            else f"{ui_base()}/#/experiments?{'&'.join(f'{k}={v}' for k, v in WORKFLOW.items())}")
+    return f"Benchmark runs of {experiment}: {with_command(link, mlflow=mlflow)}"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 from sam3ops.checkpoint import atomic
 from sam3ops.errors import Sam3opsError
 from sam3ops.tracking import reaper, redact, sysinfo
-from sam3ops.tracking.store import configure, ensure_experiment, experiment_name, workspace_root
+from sam3ops.tracking.store import configure, ensure_experiment, experiment_name, file_joined_run, workspace_root
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,8 @@ def stage_run(
         # Who runs it, first and on its own: the environment tags import torch (seconds to be killed in).
         mlflow.set_tags({STAGE_TAG: stage, **reaper.process_tags()})
         mlflow.set_tags({STAGE_TAG: stage, **sysinfo.environment_tags(workspace_root()), **(tags or {})})
+        if run_id:  # `mlflow run` chose the experiment (Default without --experiment-name): say so, tag it
+            file_joined_run(stage, run)
         if params:
             log_new_params(params)
         yield run
