@@ -2,7 +2,7 @@
 
 ``from sam3ops import tracking`` gives the public helpers; the modules hold them by concept:
 :mod:`store` (URIs, experiments), :mod:`run` (:func:`stage_run`), :mod:`result` (what a stage
-returns), :mod:`reuse` (reuse keys), :mod:`reaper` (runs of killed processes ended, their staging
+returns), :mod:`reuse` (reuse keys), :mod:`ui` (links into the MLflow UI), :mod:`reaper` (runs of killed processes ended, their staging
 removed), :mod:`redact` (secrets out of logs) and :mod:`sysinfo` (environment tags).
 """
 
