@@ -177,7 +177,7 @@ def reap(client=None) -> list[Reaped]:
     """
     import mlflow
 
-    from sam3ops.tracking.run import ERROR_TAG, STAGE_TAG
+    from sam3ops.tracking.store import ERROR_TAG, STAGE_TAG
 
     client = client or mlflow.MlflowClient()
     namespace, done = _pid_namespace(), []

@@ -21,12 +21,18 @@ from typing import Any
 from sam3ops.checkpoint import atomic
 from sam3ops.errors import Sam3opsError
 from sam3ops.tracking import reaper, redact, sysinfo
-from sam3ops.tracking.store import configure, ensure_experiment, experiment_name, file_joined_run, workspace_root
+from sam3ops.tracking.store import (
+    ERROR_TAG,
+    STAGE_TAG,
+    configure,
+    ensure_experiment,
+    experiment_name,
+    file_joined_run,
+    workspace_root,
+)
 
 log = logging.getLogger(__name__)
 
-ERROR_TAG = "error"
-STAGE_TAG = "sam3ops.stage"
 # MLflow keeps 8000 characters of a tag value; the newest staging prefixes matter (the older ones'
 # folders were most likely renamed into place or removed), so the oldest are dropped past this.
 _STAGING_TAG_CHARS = 6000

@@ -20,6 +20,10 @@ EXPERIMENT_KIND = "custom_model_development"
 # A run that `mlflow run` filed outside its stage's experiment carries the experiment it belongs to.
 EXPERIMENT_TAG = "sam3ops.experiment"
 
+# The tags every run of a stage carries: its stage, and (for a failed run) its one-line error.
+ERROR_TAG = "error"
+STAGE_TAG = "sam3ops.stage"
+
 
 def workspace_root() -> Path:
     """The folder that holds the embedded store and default paths.
