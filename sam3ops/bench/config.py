@@ -16,6 +16,9 @@ RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt")
 DEFAULT_BATCHES = (1, 4, 8, 16)
 DEFAULT_MAX_RUNS = 20  # `compare`: how many of the newest benchmark runs to read
 MAX_BATCH = 1024
+# MLflow samples system metrics every 10 s and logs nothing for a run shorter than one interval
+# (most benchmarks of the tiny preset): a benchmark run with system metrics samples every second.
+SYSTEM_METRICS_INTERVAL_S = 1.0
 
 
 def parse_batches(text: str | int | list | tuple) -> tuple[int, ...]:
@@ -72,6 +75,10 @@ class BenchConfig:
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         parity: also run the fp32 torch reference and report mask IoU against it.
         photos: a folder of photos to use instead of scikit-image's bundled ones.
+        system_metrics: also log MLflow's system metrics (``system/cpu_utilization_percentage``,
+            memory, GPU through nvidia-ml-py) on the run, sampled every
+            :data:`SYSTEM_METRICS_INTERVAL_S` seconds unless ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``
+            says otherwise. Off by default: the sampler shares the CPU with what is measured.
     """
 
     weights: str
@@ -86,8 +93,11 @@ class BenchConfig:
     device: str = "cpu"
     parity: bool = True
     photos: str | None = None
+    system_metrics: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.system_metrics, bool):
+            raise UsageError(f"system-metrics must be true or false, got {self.system_metrics!r}")
         self.batches = parse_batches(self.batches)
         self.precisions = parse_list(self.precisions, PRECISIONS, "precision")
         if self.runtime not in RUNTIMES:

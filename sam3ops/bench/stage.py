@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sam3ops import tracking
-from sam3ops.bench.config import BenchConfig
+from sam3ops.bench.config import SYSTEM_METRICS_INTERVAL_S, BenchConfig
 from sam3ops.bench.results import BenchResults
 from sam3ops.bench.track import log_results, requested_params, resolve_weights, run_params
 from sam3ops.errors import UsageError
@@ -30,8 +33,10 @@ def bench_stage(*, weights: str | None = None, from_json: str | None = None, ref
             when not given); tagged, so the registry can attach these numbers to that artifact.
         nested: run as a child of the active run (the pipeline's).
         options: the other fields of :class:`BenchConfig` (runtime, precisions, batches, image_size,
-            prompts_per_image, warmup, iterations, min_duration_s, device, parity, photos); its
-            defaults apply.
+            prompts_per_image, warmup, iterations, min_duration_s, device, parity, photos,
+            system_metrics); its defaults apply. ``system_metrics=True`` logs MLflow's system metrics
+            on the run (children of a sweep have none: the parent's cover the whole sweep); off, the
+            run has none even where ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is set.
 
     Returns:
         A :class:`StageResult` whose outputs are the ``BenchResults``.
@@ -48,7 +53,10 @@ def bench_stage(*, weights: str | None = None, from_json: str | None = None, ref
     if source_run_id is None and weights.startswith("runs:/"):
         source_run_id = weights.removeprefix("runs:/").split("/")[0]
     tags = {"source_run_id": source_run_id} if source_run_id else {}
-    with tracking.stage_run("benchmark", params=requested_params(weights, options), tags=tags, nested=nested) as run:
+    system_metrics = options.get("system_metrics") is True  # anything else is refused inside the run
+    with _sampling_interval(system_metrics), tracking.stage_run(
+            "benchmark", params=requested_params(weights, options), tags=tags, nested=nested,
+            log_system_metrics=system_metrics) as run:
         from sam3ops.bench.runner import run_benchmark
 
         config = BenchConfig(weights=str(resolve_weights(weights)), **options)
@@ -60,12 +68,30 @@ def bench_stage(*, weights: str | None = None, from_json: str | None = None, ref
     return StageResult(stage="benchmark", run_id=run.info.run_id, outputs=results)
 
 
+@contextlib.contextmanager
+def _sampling_interval(enabled: bool) -> Iterator[None]:
+    """MLflow's sampling interval at :data:`SYSTEM_METRICS_INTERVAL_S` while the run starts its sampler.
+
+    A run shorter than one interval gets no system metrics, and MLflow's own is 10 s; an interval
+    set in ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` is kept.
+    """
+    name = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
+    if not enabled or os.environ.get(name):
+        yield
+        return
+    os.environ[name] = str(SYSTEM_METRICS_INTERVAL_S)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 def _log_measured(path: str, *, nested: bool) -> StageResult[BenchResults]:
     """Log a results JSON measured elsewhere (e.g. a GPU host without mlflow) in a ``benchmark`` run."""
     import mlflow
 
     with tracking.stage_run("benchmark", params={"from_json": Path(path).name}, tags={"logged_from_json": "true"},
-                            nested=nested) as run:
+                            nested=nested, log_system_metrics=False) as run:
         try:
             results = BenchResults.read(Path(path))
         except FileNotFoundError:

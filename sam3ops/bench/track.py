@@ -57,7 +57,7 @@ def run_params(config: dict) -> dict:
             "batch": join(config["batches"]), "image_size": config["image_size"],
             "prompts_per_image": config["prompts_per_image"], "warmup": config["warmup"],
             "iterations": config["iterations"], "min_duration": config["min_duration_s"],
-            "device": config["device"]}
+            "device": config["device"], "system_metrics": str(bool(config.get("system_metrics"))).lower()}
 
 
 def requested_params(weights: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +133,9 @@ def log_results(results: BenchResults) -> None:
                          "precision": ",".join(c.precision for c in results.configs)})
         for config in results.configs:
             params = {**run_params(results.config), "runtime": config.runtime, "precision": config.precision}
-            with tracking.stage_run("benchmark", params=params, nested=True, run_name=config.name):
+            # The parent's sampler covers the whole sweep: a second one per child would disturb it twice.
+            with tracking.stage_run("benchmark", params=params, nested=True, run_name=config.name,
+                                    log_system_metrics=False):
                 _log_config(config, results)
     _log_summary(results)
 

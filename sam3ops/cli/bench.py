@@ -8,7 +8,7 @@ import click
 
 from sam3ops.bench.compare import EXPERIMENT
 from sam3ops.bench.config import DEFAULT_MAX_RUNS, BenchConfig
-from sam3ops.cli.options import as_text, defaults_of
+from sam3ops.cli.options import as_text, defaults_of, optional_bool
 from sam3ops.errors import UsageError
 from sam3ops.predict.config import DEFAULT_WEIGHTS
 
@@ -46,11 +46,13 @@ COMPARE_COLUMNS = ("run_name", "runtime", "precision", "device", "batch", "laten
 @click.option("--parity/--no-parity", default=DEFAULTS["parity"], show_default=True,
               help="Report mask IoU against fp32 torch on the same inputs.")
 @click.option("--photos", default=None, help="A folder of photos to use  [default: scikit-image's sample photos]")
+@optional_bool("--system-metrics", "Also log MLflow's system metrics (CPU, memory, GPU) every second; the sampler "
+               "shares the CPU with what is measured.")
 @click.option("--output-json", default=None, help="Also write the results here as JSON.")
 @click.option("--from-json", "from_json", default=None,
               help="Log results measured elsewhere (a JSON from --output-json) instead of measuring.")
 def bench(weights, runtime, precision, batch, image_size, prompts_per_image, warmup, iterations, min_duration,
-          device, reference, parity, photos, output_json, from_json) -> None:
+          device, reference, parity, photos, system_metrics, output_json, from_json) -> None:
     """Benchmark latency, throughput, memory and accuracy per runtime, precision and batch size.
 
     Warm-up excluded; CUDA events on a GPU, perf_counter on the CPU; real photos rotated; each
@@ -64,7 +66,7 @@ def bench(weights, runtime, precision, batch, image_size, prompts_per_image, war
                    "prompts_per_image": _whole(prompts_per_image, "--prompts-per-image"),
                    "warmup": _whole(warmup, "--warmup"), "iterations": _whole(iterations, "--iterations"),
                    "min_duration_s": _number(min_duration, "--min-duration"), "device": device, "parity": parity,
-                   "photos": photos}
+                   "photos": photos, "system_metrics": system_metrics}
     from sam3ops.bench.stage import bench_stage
 
     result = bench_stage(**options)

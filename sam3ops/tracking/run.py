@@ -109,6 +109,7 @@ def stage_run(
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
     run_name: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> Iterator[Any]:
     """Run a stage inside an MLflow run that always ends FINISHED or FAILED.
 
@@ -119,6 +120,8 @@ def stage_run(
         tags: extra tags.
         nested: start a child of the active run (used by the pipeline).
         run_name: the child run's name (default: the stage).
+        log_system_metrics: passed to ``mlflow.start_run`` (``None``: MLflow's
+            ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` decides).
 
     Yields:
         The active ``mlflow.ActiveRun``.
@@ -130,15 +133,16 @@ def stage_run(
         reaper.reap_quietly()
     run_id = None if nested else os.environ.get("MLFLOW_RUN_ID")
     if run_id:
-        run = mlflow.start_run(run_id=run_id)
+        run = mlflow.start_run(run_id=run_id, log_system_metrics=log_system_metrics)
     elif nested and (parent := mlflow.active_run()):
         # Children stay in the parent's experiment, where the UI shows them under it. mlflow.start_run
         # resumes MLFLOW_RUN_ID (set by `mlflow run` for the parent) when given no run id: hide it.
         with _env_without("MLFLOW_RUN_ID"):
             run = mlflow.start_run(experiment_id=parent.info.experiment_id, nested=True,
-                                   run_name=run_name or stage)
+                                   run_name=run_name or stage, log_system_metrics=log_system_metrics)
     else:
-        run = mlflow.start_run(experiment_id=ensure_experiment(experiment_name(stage)))
+        run = mlflow.start_run(experiment_id=ensure_experiment(experiment_name(stage)),
+                               log_system_metrics=log_system_metrics)
     status = "FAILED"
     _open_runs.append(run.info.run_id)
     try:

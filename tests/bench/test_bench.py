@@ -342,3 +342,63 @@ def test_nvml_sampling_keeps_each_counter_and_falls_back_to_device_memory(monkey
     assert reading.nvml_process_peak_mb == pytest.approx(300) and reading.extra["nvml_memory_source"] == "device"
     assert reading.power_mean_w == pytest.approx(150) and reading.utilization_mean_pct is None
     assert reading.energy_j == pytest.approx(0.5)  # 500 mJ between the two counter reads
+
+
+# --- system metrics (MLflow's own sampler) ---------------------------------------------------------
+
+def _system_metrics(run) -> set[str]:
+    return {key for key in run.data.metrics if key.startswith("system/")}
+
+
+@pytest.mark.slow
+def test_system_metrics_are_logged_on_the_parent_only_when_asked_for(capsys, tiny_weights, monkeypatch):
+    import os
+
+    # Off: none, even where MLflow's own switch asks every run for them (they would disturb the timings).
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.delenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", raising=False)
+    code, _, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--batch", "1", *QUICK)
+    assert code == 0, err
+    (off,) = _runs()
+    assert _system_metrics(off) == set() and off.data.params["system_metrics"] == "false"
+    # On, for a sweep: MLflow's names on the parent, sampled every second (MLflow's 10 s would log
+    # nothing for a run this short); the children share the parent's sampler.
+    code, _, err = run_cli(capsys, "bench", "--weights", str(tiny_weights), "--precision", "fp32,bf16",
+                           "--batch", "1", "--system-metrics", *QUICK)
+    assert code == 0, err
+    runs = [r for r in _runs() if r.info.run_id != off.info.run_id]
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and all(_system_metrics(c) == set() for c in children)
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes",
+            "system/system_memory_usage_percentage"} <= _system_metrics(parent)
+    assert parent.data.params["system_metrics"] == "true" and parent.info.status == "FINISHED"
+    assert all(c.data.params["system_metrics"] == "true" for c in children)
+    history = mlflow.MlflowClient().get_metric_history(parent.info.run_id, "system/cpu_utilization_percentage")
+    assert history and all(0 <= m.value <= 100 * 64 for m in history)
+    assert "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ  # put back as it was
+
+
+def test_system_metrics_sampling_interval_is_ours_unless_one_is_set(monkeypatch):
+    import os
+
+    from sam3ops.bench.config import SYSTEM_METRICS_INTERVAL_S
+    from sam3ops.bench.stage import _sampling_interval
+
+    name = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
+    monkeypatch.delenv(name, raising=False)
+    with _sampling_interval(True):
+        assert float(os.environ[name]) == SYSTEM_METRICS_INTERVAL_S
+    assert name not in os.environ
+    with _sampling_interval(False):
+        assert name not in os.environ
+    monkeypatch.setenv(name, "5")
+    with _sampling_interval(True):
+        assert os.environ[name] == "5"
+    assert os.environ[name] == "5"
+
+
+def test_system_metrics_must_be_a_bool():
+    with pytest.raises(UsageError, match="system-metrics must be true or false"):
+        BenchConfig(weights="w", system_metrics="yes")
+    assert BenchConfig(weights="w").system_metrics is False

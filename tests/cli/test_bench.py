@@ -21,12 +21,20 @@ def test_bench_passes_config_fields_with_the_library_defaults(replace):
     assert given == {"weights": "w", "reference": None, "output_json": None, "runtime": "auto",
                      "precisions": "fp32,bf16", "batches": "1,4,8,16", "image_size": 1008, "prompts_per_image": 4,
                      "warmup": 2, "iterations": 3, "min_duration_s": 0.0, "device": "cpu", "parity": True,
-                     "photos": None}
+                     "photos": None, "system_metrics": False}
     fields = {k: v for k, v in given.items() if k not in ("reference", "output_json")}
     assert BenchConfig(**fields).precisions == ("fp32", "bf16")  # every option is a BenchConfig field
     lines = out.strip().splitlines()
     assert lines[0].split() == ["runtime", "precision", "batch", "status", "latency_p50_ms", "ms_per_image"]
     assert lines[1].split() == ["torch", "fp32", "1", "ok", "12.35", "12.35"] and lines[-1] == "run run0123456789"
+
+
+def test_system_metrics_is_off_unless_asked_for_alone_or_with_a_value(replace):
+    stage = replace("sam3ops.bench.stage.bench_stage", finished("benchmark", _results()))
+    for args, expected in (((), False), (("--system-metrics",), True), (("--system-metrics", "true"), True),
+                           (("--system-metrics", "false"), False)):
+        invoke("bench", "--weights", "w", *args)
+        assert stage.calls.pop()["system_metrics"] is expected, args
 
 
 def test_from_json_logs_results_measured_elsewhere_and_ignores_the_measuring_options(replace):
