@@ -5,21 +5,27 @@ and resumes them across runs. This module adds what both leave to the caller: th
 to a commit sha and the files checked against the hub's sha256 (LFS) or git sha1 (``remote``),
 a free-space check before the first byte, skipping files that are already intact, one clear error
 per failure (``hub_errors``), and ``manifest.json``.
+
+A mirror that publishes no checksum for a file (its listing carries no hashes): the file is checked
+by size only, its sha256 is still computed and recorded in the manifest, and the file is named in
+:attr:`DownloadResult.unverified` and in the active run's ``weights_unverified`` tag.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sam3ops.checkpoint import manifest as manifest_lib
-from sam3ops.errors import DiskSpaceError, IntegrityError, UsageError
+from sam3ops.errors import DiskSpaceError, IntegrityError, UsageError, WeightsError
 from sam3ops.weights import hub_errors, resumable, transfer
 from sam3ops.weights.config import DEFAULT_OUTPUT, DEFAULT_REPO, INCLUDE_PATTERNS
 from sam3ops.weights.remote import RemoteFile, list_remote_files, local_copy
@@ -41,6 +47,7 @@ class DownloadResult:
     bytes_downloaded: int
     seconds: float  # the whole call: metadata, checks and transfers
     transfer_seconds: float  # the transfers alone
+    unverified: list[str] = dataclasses.field(default_factory=list)  # no checksum published: size checked only
 
     @property
     def mb_per_s(self) -> float:
@@ -79,12 +86,24 @@ def check_disk_space(folder: Path, needed: int) -> None:
         )
 
 
-def _sort_local(output: Path, remote_files: list[RemoteFile]) -> tuple[dict[str, str], list[RemoteFile]]:
+def _recorded_hashes(output: Path, repo_id: str, commit: str) -> dict[str, str]:
+    """path -> sha256 from ``output``'s manifest when it is of ``repo_id`` at ``commit``, else empty."""
+    try:
+        previous = manifest_lib.Manifest.read(output)
+    except WeightsError:
+        return {}
+    if (previous.repo_id, previous.commit, previous.random) != (repo_id, commit, False):
+        return {}
+    return {entry.path: entry.sha256 for entry in previous.files}
+
+
+def _sort_local(output: Path, remote_files: list[RemoteFile],
+                recorded: dict[str, str]) -> tuple[dict[str, str], list[RemoteFile]]:
     """(path -> sha256 of the files already intact in ``output``, the files still to fetch)."""
     hashes: dict[str, str] = {}
     missing: list[RemoteFile] = []
     for remote in remote_files:
-        if (sha256 := local_copy(output, remote)) is not None:
+        if (sha256 := local_copy(output, remote, recorded.get(remote.path))) is not None:
             hashes[remote.path] = sha256
         else:
             _forget_file(output, remote.path)  # a stale or corrupt copy must not be trusted
@@ -114,7 +133,10 @@ def _fetch_missing(output: Path, missing: list[RemoteFile], hashes: dict[str, st
         if not intact:
             # Remove it and go on: the other files are still worth having for the next run.
             _forget_file(output, remote.path)
-            corrupt.append(f"{remote.path} (checksum {checksum[:12]}, hub's {(remote.sha256 or remote.git_sha1)[:12]})")
+            if remote.verified:
+                corrupt.append(f"{remote.path} (checksum {checksum[:12]}, hub's {remote.published[:12]})")
+            else:
+                corrupt.append(f"{remote.path} ({(output / remote.path).stat().st_size} bytes, hub's {remote.size})")
             continue
         hashes[remote.path] = sha256
     if corrupt:
@@ -174,7 +196,7 @@ def download(
     log.info("%s@%s is commit %s: %d files", repo_id, revision, commit, len(remote_files))
 
     output.mkdir(parents=True, exist_ok=True)
-    hashes, missing = _sort_local(output, remote_files)
+    hashes, missing = _sort_local(output, remote_files, _recorded_hashes(output, repo_id, commit))
     _remove_orphaned_partials(output)
     check_disk_space(output, sum(f.size - transfer.partial_bytes(output, f.path) for f in missing))
     fetch_one = functools.partial(transfer.fetch, repo_id=repo_id, commit=commit, output=output, token=token,
@@ -190,4 +212,17 @@ def download(
         files=[manifest_lib.FileEntry(f.path, f.size, hashes[f.path]) for f in remote_files],
     )
     manifest.write(output)
-    return DownloadResult(output, manifest, [f.path for f in missing], bytes_downloaded, seconds, transfer_seconds)
+    unverified = [f.path for f in remote_files if not f.verified]
+    if unverified:
+        _note_unverified(unverified, where=f"{repo_id}@{commit[:12]}")
+    return DownloadResult(output, manifest, [f.path for f in missing], bytes_downloaded, seconds, transfer_seconds,
+                          unverified)
+
+
+def _note_unverified(paths: list[str], where: str) -> None:
+    """Say that ``paths`` were checked by size only: a warning, and a tag on the active MLflow run if any."""
+    log.warning("%s publishes no checksum for %d file(s), checked by size only (sha256 recorded in "
+                "manifest.json): %s", where, len(paths), ", ".join(paths))
+    mlflow = sys.modules.get("mlflow")  # only when the caller (the stage) tracks this download
+    if mlflow is not None and mlflow.active_run() is not None:
+        mlflow.set_tag("weights_unverified", ",".join(paths)[:5000])

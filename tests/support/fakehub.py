@@ -68,6 +68,13 @@ Fault injection
   multiple of 4096, so offset 0 is always hit; the length, ETag and hashes stay unchanged) until
   ``hub.uncorrupt(path)`` or ``hub.reset_faults()``.
 
+* ``hub.strip_listing_metadata(repo_id=None)``: model info (even with ``?blobs=true``) and the tree listing carry
+  no ``size``, ``lfs`` or ``blobId`` for files (the tree: ``size`` and ``oid`` null, no ``lfs``), as some mirrors
+  answer, until ``hub.reset_faults()``;
+  each file's own metadata (``HEAD /resolve``) still has its size and ETag.
+* ``hub.hide_size(path)``: ``HEAD /resolve`` of that file sends neither ``Content-Length`` nor ``X-Linked-Size``
+  (so ``get_hf_file_metadata`` gives ``size=None``); GETs are unchanged. Until ``hub.reset_faults()``.
+
 ``path`` is the file path inside the repo (e.g. ``"model.safetensors"``); pass ``repo_id=`` to restrict a fault
 to one repo.
 
@@ -448,7 +455,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": repo.sha}
         if info.is_lfs:
             headers["X-Linked-Etag"] = f'"{info.sha256}"'
-            headers["X-Linked-Size"] = str(info.size)
+            if not (head and hub._hides_size(info)):
+                headers["X-Linked-Size"] = str(info.size)
             if hub.lfs_redirect:
                 location = f"{hub.cdn_url}/lfs/{info.sha256}/{quote(info.path)}"
                 body = f"Found. Redirecting to {location}".encode()
@@ -500,7 +508,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("ETag", f'"{info.etag}"')
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
+        if not (head and hub._hides_size(info)):
+            self.send_header("Content-Length", str(length))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         name = info.path.rsplit("/", 1)[-1]
@@ -599,6 +608,8 @@ class FakeHub:
         self._corrupt: set[tuple[str | None, str]] = set()
         self._failures: dict[tuple[str | None, str], list] = {}  # (repo_id|None, path) -> [status, times_left, retry]
         self._ignore_range: set[tuple[str | None, str]] = set()
+        self._stripped_listings: set[str | None] = set()  # repo_id, or None for every repo
+        self._hidden_sizes: set[tuple[str | None, str]] = set()
         self._requests: list[RequestRecord] = []
         self._errors: list[str] = []
         self._server: _Server | None = None
@@ -788,12 +799,24 @@ class FakeHub:
         with self._lock:
             self._ignore_range.add((repo_id, path))
 
+    def strip_listing_metadata(self, *, repo_id: str | None = None) -> None:
+        """Serve model info and tree listings without file sizes or hashes, until `reset_faults`."""
+        with self._lock:
+            self._stripped_listings.add(repo_id)
+
+    def hide_size(self, path: str, *, repo_id: str | None = None) -> None:
+        """Answer HEAD of `path` with no Content-Length or X-Linked-Size, until `reset_faults`."""
+        with self._lock:
+            self._hidden_sizes.add((repo_id, path))
+
     def reset_faults(self) -> None:
         with self._lock:
             self._drops.clear()
             self._corrupt.clear()
             self._failures.clear()
             self._ignore_range.clear()
+            self._stripped_listings.clear()
+            self._hidden_sizes.clear()
 
     # -- request log --------------------------------------------------------------------------------------------------
     @property
@@ -901,6 +924,14 @@ class FakeHub:
         with self._lock:
             return (info.repo_id, info.path) in self._ignore_range or (None, info.path) in self._ignore_range
 
+    def _listing_stripped(self, repo: _Repo) -> bool:
+        with self._lock:
+            return repo.repo_id in self._stripped_listings or None in self._stripped_listings
+
+    def _hides_size(self, info: RepoFileInfo) -> bool:
+        with self._lock:
+            return (info.repo_id, info.path) in self._hidden_sizes or (None, info.path) in self._hidden_sizes
+
     def _take_faults(self, info: RepoFileInfo) -> tuple[int | None, bool]:
         """Return (drop_after_nbytes or None, corrupt) for a GET of `info`, consuming one drop."""
         with self._lock:
@@ -918,9 +949,10 @@ class FakeHub:
 
     def _model_info_payload(self, repo: _Repo, blobs: bool) -> dict:
         siblings = []
+        stripped = self._listing_stripped(repo)
         for info in repo.files.values():
             sib: dict[str, Any] = {"rfilename": info.path}
-            if blobs:
+            if blobs and not stripped:
                 sib["size"] = info.size
                 sib["blobId"] = info.blob_id
                 if info.is_lfs:
@@ -958,12 +990,17 @@ class FakeHub:
                 return False
             return recursive or "/" not in path[len(prefix) :]
 
+        stripped = self._listing_stripped(repo)
         out: list[dict] = []
         for d, oid in repo.dirs.items():
             if d != sub and wanted(d):
                 out.append({"type": "directory", "oid": oid, "size": 0, "path": d})
         for info in repo.files.values():
             if wanted(info.path):
+                if stripped:
+                    # huggingface_hub's RepoFile needs the keys, so null rather than absent
+                    out.append({"type": "file", "oid": None, "size": None, "path": info.path})
+                    continue
                 entry: dict[str, Any] = {"type": "file", "oid": info.blob_id, "size": info.size, "path": info.path}
                 if info.is_lfs:
                     entry["lfs"] = {"oid": info.sha256, "size": info.size, "pointerSize": info.pointer_size}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from huggingface_hub import HfApi, constants, file_download, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, constants, file_download, get_hf_file_metadata, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -460,3 +460,29 @@ def test_cli_serves_and_works_with_hf_endpoint(src, tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_strip_listing_metadata_and_hide_size(hub, src):
+    api = HfApi(endpoint=hub.url)
+    weights = hub.file(REPO, "weights.safetensors")
+    hub.strip_listing_metadata()
+    sib = {s.rfilename: s for s in api.model_info(REPO, files_metadata=True, token=False).siblings}
+    assert set(sib) == {"config.json", "sub/notes.txt", "weights.safetensors"}
+    assert all(s.size is None and s.lfs is None and s.blob_id is None for s in sib.values())
+    tree = [e for e in api.list_repo_tree(REPO, recursive=True, token=False) if isinstance(e, RepoFile)]
+    assert tree and all(e.size is None and e.lfs is None and e.blob_id is None for e in tree)
+    # the file's own metadata still says its size and etag (the sha256 of an LFS file)
+    meta = get_hf_file_metadata(_resolve_url(hub, "weights.safetensors"), token=False)
+    assert (meta.size, meta.etag, meta.commit_hash) == (weights.size, weights.sha256, hub.repo_sha(REPO))
+
+    hub.hide_size("weights.safetensors")
+    hub.hide_size("config.json")
+    assert get_hf_file_metadata(_resolve_url(hub, "weights.safetensors"), token=False).size is None
+    assert get_hf_file_metadata(_resolve_url(hub, "config.json"), token=False).size is None
+    with urllib.request.urlopen(_resolve_url(hub, "weights.safetensors"), timeout=10) as response:
+        assert response.read() == (src / "weights.safetensors").read_bytes()  # GET unchanged
+
+    hub.reset_faults()
+    config = get_hf_file_metadata(_resolve_url(hub, "config.json"), token=False)
+    assert config.size == hub.file(REPO, "config.json").size
+    assert api.model_info(REPO, files_metadata=True, token=False).siblings[0].size is not None

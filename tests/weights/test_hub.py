@@ -323,3 +323,75 @@ def test_mlflow_run_download_entry_point(fake_hub, tmp_path):
     assert run.data.metrics["bytes_downloaded"] > 12 * 1024 * 1024
     assert run.data.tags["weights_commit"] == fake_hub.repo_sha(REPO)
     assert Manifest.read(out).problems(out) == []
+
+
+# -- a mirror whose listing carries no sizes or hashes (item 9 of issue 14) ---------------------------------------
+
+
+def test_listing_without_sizes_or_hashes_downloads_with_sizes_from_each_files_metadata(
+        capsys, fake_hub, repo_folder, tmp_path):
+    fake_hub.strip_listing_metadata()
+    code, _, err = run_cli(capsys, "download", "--output", "out")
+    assert code == 0, err
+    manifest = Manifest.read(tmp_path / "out")
+    assert {f.path for f in manifest.files} == TRANSFORMERS_FILES
+    for entry in manifest.files:  # the sha256 is still computed and recorded
+        assert entry.size == (repo_folder / entry.path).stat().st_size
+        assert entry.sha256 == file_hashes(repo_folder / entry.path)[0]
+    assert {r.file for r in fake_hub.heads() if "/resolve/" in r.path} == TRANSFORMERS_FILES  # one metadata each
+    run = _last_run()
+    assert run.info.status == "FINISHED"
+    # said in the run, not claimed checked
+    assert set(run.data.tags["weights_unverified"].split(",")) == TRANSFORMERS_FILES
+    assert "publishes no checksum" in err
+
+    fake_hub.clear_requests()  # a rerun keeps the files the manifest of this commit recorded
+    again = _download()
+    assert again.bytes_downloaded == 0 and again.fetched == [] and set(again.unverified) == TRANSFORMERS_FILES
+    assert _resolve_gets(fake_hub) == []
+
+
+def test_listing_without_hashes_refetches_a_changed_local_file(fake_hub, tmp_path):
+    fake_hub.strip_listing_metadata()
+    _download()
+    config = tmp_path / "out" / "config.json"
+    config.write_bytes(bytes(b ^ 1 for b in config.read_bytes()))  # same size, other bytes
+    again = _download()
+    assert again.fetched == ["config.json"]
+    assert again.manifest.problems(tmp_path / "out") == []
+
+
+def test_normal_listing_marks_nothing_unverified(fake_hub):
+    assert _download().unverified == []
+
+
+@pytest.mark.parametrize("short_by", [1, 0])
+def test_listing_without_sizes_still_checks_disk_space(fake_hub, repo_folder, monkeypatch, tmp_path, short_by):
+    fake_hub.strip_listing_metadata()
+    needed = sum((repo_folder / f).stat().st_size for f in TRANSFORMERS_FILES) + hub.DISK_MARGIN_BYTES
+    free = needed - short_by
+    monkeypatch.setattr(hub.shutil, "disk_usage", lambda path: types.SimpleNamespace(total=10**12, used=0, free=free))
+    if short_by:
+        with pytest.raises(DiskSpaceError, match="not enough disk space"):
+            _download()
+        assert _resolve_gets(fake_hub) == []
+    else:
+        assert _download().manifest.problems(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("path", ["model.safetensors", "config.json"])
+def test_no_size_anywhere_is_refused_in_one_line(capsys, fake_hub, tmp_path, path):
+    fake_hub.strip_listing_metadata()
+    fake_hub.hide_size(path)
+    code, _, err = run_cli(capsys, "download", "--output", "out")
+    assert code == 1
+    line = [x for x in err.splitlines() if "no size" in x]
+    assert len(line) == 1 and path in line[0] and "hint:" in line[0] and "HF_ENDPOINT" in line[0]
+    assert "Traceback" not in err and "TypeError" not in err
+    assert _resolve_gets(fake_hub) == []  # refused before any byte
+    assert _last_run().info.status == "FAILED"
+
+
+def test_size_in_the_listing_needs_no_metadata_request(fake_hub):
+    fake_hub.hide_size("config.json")  # the listing has it: never asked
+    assert _download().manifest.problems("out") == []
