@@ -9,6 +9,12 @@ Input, one row per image: ``image`` (PNG/JPEG/... bytes; base64 text is accepted
 ``prompts`` (a list of text prompts). Params: ``score_threshold``, ``mask_threshold``.
 Output, one dict per image: ``height``, ``width``, ``prompts``, and per instance ``labels``,
 ``scores``, ``boxes`` (xyxy pixels) and ``masks`` (COCO RLE, as ``sam3ops predict`` writes them).
+
+The explicit :func:`signature` is what MLflow enforces (and what lets ``mlflow models serve`` take
+``dataframe_records``); ``predict`` is type-hinted with ``pd.DataFrame``, the one hint MLflow takes
+without inferring a second signature that would replace it. A request that cannot be used (no
+image, not an image, no prompts, an empty or blank prompt, a threshold out of range) raises
+:class:`InvalidRequest`: HTTP 400 from the scoring server, with one line that never repeats the input.
 """
 
 from __future__ import annotations
@@ -19,10 +25,14 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from sam3ops.errors import ImageError, UsageError
+from sam3ops.errors import ImageError, PromptsError
 
 WEIGHTS_ARTIFACT = "weights"
 DEVICE_ENV = "SAM3OPS_DEVICE"
@@ -30,16 +40,60 @@ DEVICE_ENV = "SAM3OPS_DEVICE"
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 
 
+DEFAULT_PARAMS = {"score_threshold": 0.5, "mask_threshold": 0.5}
+# The input example: a crop of scikit-image's astronaut (left, upper, right, lower), and its prompt.
+EXAMPLE_CROP = (192, 96, 224, 128)
+EXAMPLE_PROMPTS = ["person"]
+
+
 def signature():
-    """The model signature: image bytes and prompts in; thresholds as params."""
+    """The model signature: image bytes and prompts in; thresholds as params.
+
+    Both columns are optional to MLflow's schema check so that a row missing one reaches
+    ``predict``, which refuses it with one clear line (MLflow's own refusal quotes the whole input).
+    Versions registered before keep their signature (both columns required); they load as before.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
     return ModelSignature(
-        inputs=Schema([ColSpec("binary", "image"), ColSpec(Array("string"), "prompts")]),
-        params=ParamSchema([ParamSpec("score_threshold", "double", 0.5),
-                            ParamSpec("mask_threshold", "double", 0.5)]),
+        inputs=Schema([ColSpec("binary", "image", required=False),
+                       ColSpec(Array("string"), "prompts", required=False)]),
+        params=ParamSchema([ParamSpec(name, "double", value) for name, value in DEFAULT_PARAMS.items()]),
     )
+
+
+def input_example() -> tuple[pd.DataFrame, dict[str, float]]:
+    """The input example logged with each version: one 32x32 PNG crop of the astronaut (about 2 KB)
+    with one prompt, and the default params. MLflow runs the model on it once while logging."""
+    import io
+
+    from sam3ops.predict.samples import sample_image
+
+    buffer = io.BytesIO()
+    sample_image("astronaut").crop(EXAMPLE_CROP).save(buffer, format="PNG")
+    return pd.DataFrame({"image": [buffer.getvalue()], "prompts": [list(EXAMPLE_PROMPTS)]}), dict(DEFAULT_PARAMS)
+
+
+class InvalidRequest(MlflowException):
+    """A request the model cannot use: ``INVALID_PARAMETER_VALUE`` (HTTP 400 from ``mlflow models serve``).
+
+    Its message is one line and stays that line: the scoring server rewrites the message of any
+    MlflowException from ``predict`` to ``Failed to predict data '<the whole input>'...``, which would
+    send the request's image back in the error; later assignments are ignored.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()), error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_line"):
+            self._line = value
 
 
 def default_device() -> str:
@@ -107,8 +161,6 @@ def encode_result(result) -> dict:
 
 
 def _rows(model_input) -> list[dict]:
-    import pandas as pd
-
     if isinstance(model_input, pd.DataFrame):
         return model_input.to_dict("records")
     if isinstance(model_input, dict):
@@ -116,12 +168,54 @@ def _rows(model_input) -> list[dict]:
     return list(model_input)
 
 
-def _prompts(value) -> list[str]:
+def _missing(value) -> bool:
+    """None, or the NaN pandas puts in a column that some rows lack."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _prompts(value, where: str) -> list[str]:
+    from sam3ops.inference.prompts import validate_prompt
+
+    example = '["person", "cup"]'
+    if _missing(value):
+        raise InvalidRequest(f"{where}: no prompts: give `prompts`, a list of text prompts such as {example}")
     if isinstance(value, str):
-        return [value]
-    if value is None:
-        return []
-    return [str(p) for p in list(value)]
+        value = [value]
+    elif isinstance(value, (bytes, dict)) or not hasattr(value, "__iter__"):
+        raise InvalidRequest(f"{where}: `prompts` must be a list of text prompts such as {example}, "
+                             f"got {type(value).__name__}")
+    prompts = list(value)
+    if not prompts:
+        raise InvalidRequest(f"{where}: `prompts` is an empty list: give at least one, such as {example}")
+    try:
+        return [validate_prompt(p, where=f"prompt {i + 1}") for i, p in enumerate(prompts)]
+    except PromptsError as exc:
+        raise InvalidRequest(f"{where}: {exc.one_line()}") from None
+
+
+def _image(value, where: str):
+    if _missing(value):
+        raise InvalidRequest(f"{where}: no image: give `image`, PNG/JPEG bytes (base64 text in JSON)")
+    if not isinstance(value, (bytes, bytearray, memoryview, str)):
+        raise InvalidRequest(f"{where}: `image` must be PNG/JPEG bytes (base64 text in JSON), "
+                             f"got {type(value).__name__}")
+    try:
+        return decode_image(value)
+    except ImageError as exc:
+        raise InvalidRequest(f"{where}: {exc.one_line()}") from None
+
+
+def _threshold(params: dict, name: str) -> float | None:
+    """The param ``name`` checked, or None when the request leaves it to the model's default."""
+    if _missing(params.get(name)):
+        return None
+    try:
+        value = float(params[name])
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"param {name} must be a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise InvalidRequest(f"param {name} must be between 0 and 1, got {value}")
+    return value
 
 
 class Sam3PyFunc(mlflow.pyfunc.PythonModel):
@@ -141,21 +235,30 @@ class Sam3PyFunc(mlflow.pyfunc.PythonModel):
                                             precision=runtime_precision(config.get("precision", "fp32"), self.device))
         self._lock = threading.Lock()  # the scoring server may call predict from several threads
 
-    def predict(self, context, model_input, params=None) -> list[dict]:
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One result per row (see the module docstring); the whole request is checked before any runs.
+
+        Raises:
+            InvalidRequest: a row without an image or prompts, not an image, an empty prompt list,
+                a blank prompt, or a threshold outside [0, 1]; the message names the row.
+        """
         params = params or {}
+        thresholds = {name: _threshold(params, name) for name in DEFAULT_PARAMS}
+        checked = []
+        for index, row in enumerate(_rows(model_input)):
+            where = f"row {index}"
+            if not isinstance(row, dict):
+                raise InvalidRequest(f"{where}: give a record with `image` and `prompts`, got {type(row).__name__}")
+            checked.append((_image(row.get("image"), where), _prompts(row.get("prompts"), where)))
         results = []
         with self._lock:
             segmenter = self.segmenter
             saved = segmenter.score_threshold, segmenter.mask_threshold
             try:
-                for name in ("score_threshold", "mask_threshold"):
-                    value = float(params.get(name, getattr(segmenter, name)))
-                    if not 0.0 <= value <= 1.0:
-                        raise UsageError(f"{name} must be between 0 and 1, got {value}")
-                    setattr(segmenter, name, value)
-                for index, row in enumerate(_rows(model_input)):
-                    prompts = _prompts(row.get("prompts"))
-                    image = decode_image(row.get("image") if row.get("image") is not None else b"")
+                for name, value in thresholds.items():
+                    if value is not None:
+                        setattr(segmenter, name, value)
+                for index, (image, prompts) in enumerate(checked):
                     result = segmenter.segment([image], prompts, names=[str(index)])[0]
                     results.append(encode_result(result))
             finally:

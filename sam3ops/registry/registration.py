@@ -95,7 +95,7 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
     import mlflow
 
     from sam3ops.checkpoint.manifest import file_hashes
-    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, signature
+    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, input_example, signature
 
     mlflow_client = client()
     source = _source_run(mlflow_client, run_id)
@@ -112,7 +112,8 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
         with tracking.stage_run("register", params=params, tags={"source_run_id": run_id}, nested=nested) as run:
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(ENTRY_FILE), artifacts={WEIGHTS_ARTIFACT: str(weights)},
-                signature=signature(), pip_requirements=_requirements(),
+                # A 32x32 image with one prompt: MLflow runs the model on the example once while logging.
+                signature=signature(), input_example=input_example(), pip_requirements=_requirements(),
                 model_config={"format": tags["format"], "precision": tags["precision"],
                               "manifest_sha256": tags["manifest_sha256"]},
                 metadata={"sam3ops": {k: tags[k] for k in ("format", "precision", "parity", "source_run_id")}},

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import sys
+import uuid
 
 import mlflow
+import numpy as np
 import pytest
 import requests
 
@@ -40,7 +43,46 @@ def test_pyfunc_predicts_what_the_weights_do(server, sources, published, monkeyp
     assert len(b64["labels"]) <= n
 
 
-def test_serve_answers_invocations(server, published, tmp_path, monkeypatch):
+def test_registering_prints_no_mlflow_warnings(server, sources, tmp_path, monkeypatch):
+    """`sam3ops register` as a user runs it: no warning about type hints or the input example, and the
+    version carries the registration's signature and a small input example (a 32x32 PNG, one prompt)."""
+    point_at(monkeypatch, server.uri)
+    name = f"sam3-warnings-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run([sys.executable, "-W", "always::UserWarning", "-m", "sam3ops", "register",
+                           "--run-id", sources["init"], "--name", name],
+                          env=subprocess_env(MLFLOW_TRACKING_URI=server.uri), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    # MLflow's INFO lines mention the example ("Validating input example against model signature"):
+    # what must not appear is a warning (warnings.warn's "UserWarning:", logging's "WARNING").
+    for warned in ("Warning:", "WARNING", "type hints", "input example was not provided", "Failed to"):
+        assert warned not in output, output[-4000:]
+    info = mlflow.models.get_model_info(f"models:/{name}/1")
+    assert [c.name for c in info.signature.inputs.inputs] == ["image", "prompts"]
+    assert [p.name for p in info.signature.params.params] == ["score_threshold", "mask_threshold"]
+    example = info.saved_input_example_info
+    assert example and example["type"] == "dataframe", example
+    where = mlflow.MlflowClient().get_model_version_download_uri(name, "1")
+    serving_input = mlflow.artifacts.load_text(f"{where}/{example['serving_input_path']}")
+    assert len(serving_input) < 8000 and '"prompts"' in serving_input
+
+
+# Each malformed request (one row of dataframe_records) and what its one-line 400 says.
+MALFORMED = {
+    "no prompts": ({"image": "PHOTO"}, "no prompts"),
+    "empty prompt list": ({"image": "PHOTO", "prompts": []}, "`prompts` is an empty list"),
+    "blank prompt": ({"image": "PHOTO", "prompts": ["cat", "  "]}, "prompt 2 is empty or blank"),
+    "not an image": ({"image": "bm90IGFuIGltYWdl", "prompts": ["cat"]}, "neither image bytes nor base64"),
+    "no image": ({"prompts": ["cat"]}, "no image"),
+}
+
+
+def test_serve_answers_invocations(server, sources, published, tmp_path, monkeypatch):
+    from sam3ops.inference.segmenter import Segmenter
+    from sam3ops.predict.samples import sample_image
+    from sam3ops.registry.pyfunc import encode_result
+
     point_at(monkeypatch, server.uri)  # mlflow hands its registry URI to subprocesses in the environment
     name, _ = published
     port = free_port()
@@ -62,9 +104,26 @@ def test_serve_answers_invocations(server, published, tmp_path, monkeypatch):
         first, second = response.json()["predictions"]
         assert first["prompts"] == ["person"] and second["prompts"] == ["cat", "cup"]
         assert len(first["masks"]) > 0 and decode_masks(first).shape[1:] == (first["height"], first["width"])
-        bad = requests.post(f"http://127.0.0.1:{port}/invocations",
-                            json={"dataframe_records": [{"image": "bm90IGFuIGltYWdl", "prompts": ["cat"]}]},
-                            timeout=60)
-        assert bad.status_code >= 400 and "neither image bytes nor base64" in bad.text
+        # The same output as the registered folder run directly.
+        direct = Segmenter.from_dir(sources["fp16_dir"], device="cpu", precision="fp32", score_threshold=0.0)
+        expected = encode_result(direct.segment([sample_image("astronaut")], ["person"])[0])
+        assert {k: first[k] for k in ("height", "width", "prompts", "labels")} == \
+            {k: expected[k] for k in ("height", "width", "prompts", "labels")}
+        assert first["scores"] == pytest.approx(expected["scores"], abs=1e-4)
+        assert np.asarray(first["boxes"]) == pytest.approx(np.asarray(expected["boxes"]), abs=0.05)
+        assert (decode_masks(first) != decode_masks(expected)).mean() < 1e-3
+        photo = base64.b64encode(image_bytes()).decode()
+        for case, (row, says) in MALFORMED.items():
+            row = {k: photo if v == "PHOTO" else v for k, v in row.items()}
+            bad = requests.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [row]},
+                                timeout=60)
+            assert bad.status_code == 400, (case, bad.status_code, bad.text[:2000])
+            error = bad.json()
+            assert error["error_code"] == "INVALID_PARAMETER_VALUE", (case, error)
+            message = error["message"]
+            assert message.startswith("row 0: ") and says in message and "\n" not in message, (case, message)
+            # One line, never the input: no image bytes, no "Failed to predict data '<the input>'", no traceback.
+            assert photo[:64] not in bad.text and "Failed to predict" not in message, (case, bad.text[:2000])
+            assert set(error) <= {"error_code", "message", "sqlstate", "error_class"} and len(message) < 200, error
     finally:
         stop_process_group(proc)
