@@ -787,12 +787,14 @@ class FakeHub:
             self._corrupt.discard((repo_id, path))
 
     def fail_with(self, path: str, status: int, times: int = 1, *, retry_after: int | None = None,
-                  repo_id: str | None = None) -> None:
-        """Make the next `times` GETs of `path` answer `status` (with ``Retry-After: retry_after`` when given)."""
-        if not 400 <= status <= 599 or times < 1:
-            raise ValueError("status must be an HTTP error (4xx/5xx) and times >= 1")
+                  after: int = 0, repo_id: str | None = None) -> None:
+        """Make `times` GETs of `path` answer `status` (with ``Retry-After: retry_after`` when given),
+        once `after` GETs of it have been served as usual (e.g. ``after=1`` with `drop_after`: the
+        first GET drops mid-way, the ones after it fail)."""
+        if not 400 <= status <= 599 or times < 1 or after < 0:
+            raise ValueError("status must be an HTTP error (4xx/5xx), times >= 1 and after >= 0")
         with self._lock:
-            self._failures[(repo_id, path)] = [status, times, retry_after]
+            self._failures[(repo_id, path)] = [status, times, retry_after, after]
 
     def ignore_range(self, path: str, *, repo_id: str | None = None) -> None:
         """Serve `path` whole (200) even to a Range request, until `reset_faults`."""
@@ -913,6 +915,9 @@ class FakeHub:
         with self._lock:
             for key in ((info.repo_id, info.path), (None, info.path)):
                 entry = self._failures.get(key)
+                if entry is not None and entry[3] > 0:  # still serving as usual
+                    entry[3] -= 1
+                    return None
                 if entry is not None:
                     entry[1] -= 1
                     if entry[1] <= 0:

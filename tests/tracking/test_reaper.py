@@ -179,21 +179,15 @@ def test_a_killed_download_is_reaped_by_the_next_download_which_resumes(hub_repo
         # 4 MiB of sam3.pt, then the connection drops; every later GET of it answers 503 with a
         # Retry-After of a minute, so the download sits mid-way until it is killed.
         hub.drop_after("sam3.pt", 4 * 1024 * 1024)
-        take_failure, gets = hub._take_failure, []
+        hub.fail_with("sam3.pt", 503, times=10**6, retry_after=60, after=1)
 
-        def stall_after_the_drop(info):
-            if info.path != "sam3.pt":
-                return take_failure(info)
-            gets.append(info.path)
-            return None if len(gets) == 1 else (503, 60)
-
-        monkeypatch.setattr(hub, "_take_failure", stall_after_the_drop)
         child = subprocess.Popen([sys.executable, "-m", "sam3ops", "download", "--include", "pt", "--output", "out"],
                                  env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 240
-        while len(gets) < 2 and child.poll() is None and time.monotonic() < deadline:
+        while len(hub.gets("sam3.pt")) < 2 and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(gets) >= 2, child.stderr.read().decode()[-3000:] if child.poll() is not None else "no stall"
+        stalled = len(hub.gets("sam3.pt")) >= 2
+        assert stalled, child.stderr.read().decode()[-3000:] if child.poll() is not None else "no stall"
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stderr.close()
@@ -202,7 +196,7 @@ def test_a_killed_download_is_reaped_by_the_next_download_which_resumes(hub_repo
         [killed] = mlflow.search_runs(experiment_names=["sam3-download"], output_format="list")
         assert killed.info.status == "RUNNING"  # what MLflow alone leaves
 
-        monkeypatch.setattr(hub, "_take_failure", take_failure)
+        hub.reset_faults()
         code, _, err = run_cli(capsys, "download", "--include", "pt", "--output", "out")
         assert code == 0, err
         assert f"ended run {killed.info.run_id} (download, pid {child.pid})" in err
