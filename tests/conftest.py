@@ -94,3 +94,20 @@ def tiny_onnx(tiny_weights, tmp_path_factory) -> Path:
     from sam3ops.convert.onnx.export import export_onnx
 
     return export_onnx(source=tiny_weights, output=tmp_path_factory.mktemp("onnx") / "tiny-onnx").output
+
+
+@pytest.fixture(scope="session")
+def repo_folder(tmp_path_factory, tiny_weights) -> Path:
+    """A hub repo for the fake hub: the tiny preset's files, a README and a 12 MiB ``sam3.pt``
+    (large enough to drop, resume and kill mid-way). Read-only for tests."""
+    import shutil
+
+    from sam3ops.checkpoint.layout import MANIFEST_NAME
+
+    folder = tmp_path_factory.mktemp("repo")
+    for path in tiny_weights.iterdir():
+        if path.name != MANIFEST_NAME:
+            shutil.copy(path, folder / path.name)
+    (folder / "README.md").write_text("# SAM3 (tiny, random weights, for tests)\n")
+    (folder / "sam3.pt").write_bytes(os.urandom(12 * 1024 * 1024))
+    return folder

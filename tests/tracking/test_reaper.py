@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,6 @@ import psutil
 import pytest
 
 from sam3ops.checkpoint.atomic import replace_folder, staged_folder, staging_owner
-from sam3ops.checkpoint.manifest import MANIFEST_NAME
 from sam3ops.tracking import reaper, stage_run
 from sam3ops.weights import transfer
 from tests.conftest import subprocess_env
@@ -161,20 +159,10 @@ def test_a_slow_store_does_not_hold_the_stage(monkeypatch):
 
 # --- a real `sam3ops download` killed mid-way ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def hub_repo(tmp_path_factory, tiny_weights):
-    folder = tmp_path_factory.mktemp("repo")
-    for path in tiny_weights.iterdir():
-        if path.name != MANIFEST_NAME:
-            shutil.copy(path, folder / path.name)
-    (folder / "sam3.pt").write_bytes(os.urandom(12 * 1024 * 1024))
-    return folder
-
-
 @pytest.mark.slow
-def test_a_killed_download_is_reaped_by_the_next_download_which_resumes(hub_repo, tmp_path, monkeypatch, capsys):
+def test_a_killed_download_is_reaped_by_the_next_download_which_resumes(repo_folder, tmp_path, monkeypatch, capsys):
     with FakeHub() as hub:
-        hub.add_repo(REPO, hub_repo)
+        hub.add_repo(REPO, repo_folder)
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         # 4 MiB of sam3.pt, then the connection drops; every later GET of it answers 503 with a
         # Retry-After of a minute, so the download sits mid-way until it is killed.

@@ -7,9 +7,7 @@ The repo served is a tiny SAM3 checkpoint made by `init --preset tiny`, plus a R
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,17 +35,6 @@ REPO = "facebook/sam3"
 TRANSFORMERS_FILES = {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
                       "tokenizer_config.json", "vocab.json", "merges.txt"}
 CANARY = "hf_CANARYxLEAKxCHECKx0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def repo_folder(tmp_path_factory, tiny_weights):
-    folder = tmp_path_factory.mktemp("repo")
-    for path in tiny_weights.iterdir():
-        if path.name != MANIFEST_NAME:
-            shutil.copy(path, folder / path.name)
-    (folder / "README.md").write_text("# SAM3 (tiny, random weights, for tests)\n")
-    (folder / "sam3.pt").write_bytes(os.urandom(12 * 1024 * 1024))
-    return folder
 
 
 @pytest.fixture
