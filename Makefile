@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 $(BIN)/sam3ops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,meta]'
+	$(BIN)/pip install --no-deps 'sam3==0.1.4'  # Meta's package without its pins (pyproject's `meta` extra)
 	@touch $@
 
 ## setup: create .venv and install sam3ops with its test extras
