@@ -14,6 +14,12 @@ by itself are handled here:
   result is written back as external data: about 1.5x the fp32 weights at the peak.
 
 Values beyond float16's range are clamped to +-65504 (not the converter's default of 1e4).
+
+Operators whose float16 form loses accuracy or overflows (:data:`FP32_OPS`: normalisation, softmax,
+sums, logarithms, clipping) stay in float32 with casts around them, beside the converter's own
+block list: with its defaults they would run in float16, and a strongly typed TensorRT engine
+(TensorRT 11) runs exactly the types of the graph. NVIDIA's ModelOpt AutoCast chooses such ops
+from measured ranges instead; this fixed list needs no calibration data.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import warnings
 from pathlib import Path
 
 FP16_MAX = 65504.0
+FP32_OPS = ("LayerNormalization", "Softmax", "ReduceSum", "Log", "Clip")  # kept in float32
 
 
 def is_fp16_graph(path: Path) -> bool:
@@ -58,6 +65,7 @@ def convert_graph(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one "will be truncated" warning per clamped tensor: noise here
         model = float16.convert_float_to_float16(model, keep_io_types=True, max_finite_val=FP16_MAX,
+                                                 op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP32_OPS],
                                                  node_block_list=to_float, disable_shape_infer=True)
     path.unlink()
     if external:

@@ -4,9 +4,13 @@ One engine per graph (``vision.engine``, ``text.engine``, ``decoder.engine``), e
 optimization profile over the batch axis (min/opt/max; every other dimension fixed from the
 graph), a workspace limit, and a timing cache read from and written back to a file, so later
 builds (other graphs, other profiles, the next run) skip the kernel timings already made. Beside
-each engine, ``<engine>.json`` records the TensorRT and CUDA versions, the GPU and its compute
-capability, the precision, the profiles and the build time. The output folder also carries the
-config, processor and tokenizer files and ``manifest.json``, and appears whole or not at all.
+each engine, ``<engine>.json`` records the TensorRT version and the CUDA version TensorRT was built
+for (see :mod:`.sidecar`), the GPU and its compute capability, the precision, whether TF32 may be
+used, the profiles and the build time. A timing cache that this TensorRT rejects (another version's)
+is replaced by a fresh one, with a warning. "fp32" engines are built with TF32 cleared (TensorRT
+enables it by default); fp16/bf16 engines keep it for the layers left in fp32, and say so. The
+output folder also carries the config, processor and tokenizer files and ``manifest.json``, and
+appears whole or not at all.
 
 Precision: on TensorRT 10, fp16 and bf16 are builder flags over the fp32 graph (TensorRT picks
 per layer: "weak typing", deprecated since 10.12 but the most accurate route there). TensorRT 11
@@ -17,7 +21,6 @@ and bf16 is refused. Float16 graphs as input are always built strongly typed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
@@ -36,6 +39,7 @@ from sam3ops.convert.config import (
     check_batch_profile,
     check_workspace,
 )
+from sam3ops.convert.tensorrt.sidecar import build_environment
 from sam3ops.errors import TensorRTBuildError, UsageError, WeightsError
 from sam3ops.inference.trt_core import require_tensorrt, trt_logger
 
@@ -72,30 +76,42 @@ def check_options(*, precision: str, batch: tuple[int, int, int], workspace_gb: 
     return tuple(batch)
 
 
-def _gpu() -> dict:
-    import torch
-
-    index = torch.cuda.current_device()
-    major, minor = torch.cuda.get_device_capability(index)
-    driver = None
-    with contextlib.suppress(Exception):  # NVML is optional here: the sidecar says null then
-        import pynvml
-
-        pynvml.nvmlInit()
-        driver = pynvml.nvmlSystemGetDriverVersion()
-    return {"gpu_name": torch.cuda.get_device_name(index), "compute_capability": f"{major}.{minor}",
-            "cuda_version": torch.version.cuda, "driver_version": driver}
-
-
 def _save_cache(path: Path, blob: bytes) -> None:
     # A unique temporary name per writer: two builds that share a cache never write into one file.
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, blob)
 
 
+def _tf32(trt, config, precision: str) -> bool:
+    """Clear TF32 for fp32 engines (on by default, it rounds matmul and conv inputs to 10 mantissa
+    bits); return whether the engine may use it, for the sidecar."""
+    if not hasattr(trt.BuilderFlag, "TF32"):
+        return False
+    if precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)
+    return bool(config.get_flag(trt.BuilderFlag.TF32))
+
+
+def _attach_timing_cache(config, cache_blob: bytes) -> None:
+    """Attach the timing cache read from the file, or a fresh one where TensorRT rejects it.
+
+    ``create_timing_cache`` returns None for a cache of another TensorRT version (or not a cache);
+    ``set_timing_cache`` returns False for one of another GPU (or version). Either way the build starts from an
+    empty cache, and the file is overwritten with this TensorRT's cache afterwards.
+    """
+    cache = config.create_timing_cache(cache_blob)
+    if cache is None:
+        log.warning("the timing cache file was not made by this TensorRT version: starting a fresh one")
+    elif not config.set_timing_cache(cache, ignore_mismatch=False):
+        log.warning("the timing cache was made by another TensorRT or GPU: starting a fresh one")
+        cache = None
+    if cache is None:
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+
+
 def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong: bool, batch, workspace_gb: float,
-               cache_blob: bytes) -> tuple[float, dict, bytes]:
-    """Build ``graph`` into ``engine``; return (seconds, profiles, the timing cache after the build)."""
+               cache_blob: bytes) -> tuple[float, dict, bytes, bool]:
+    """Build ``graph`` into ``engine``; return (seconds, profiles, the timing cache after the build, TF32 on)."""
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strong else 0
     network = builder.create_network(flags)
@@ -109,10 +125,8 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * 2**30))
     if not strong and precision != "fp32":
         config.set_flag(getattr(trt.BuilderFlag, precision.upper()))
-    cache = config.create_timing_cache(cache_blob)
-    if not config.set_timing_cache(cache, ignore_mismatch=False):
-        log.warning("the timing cache was made by another TensorRT or GPU: starting a fresh one")
-        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    tf32 = _tf32(trt, config, precision)
+    _attach_timing_cache(config, cache_blob)
     profile, profiles = builder.create_optimization_profile(), {}
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
@@ -133,7 +147,7 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
                             hint="see the TensorRT log lines above; a larger --workspace-gb or a smaller "
                                  "--max-batch may help")
     engine.write_bytes(memoryview(serialized))
-    return seconds, profiles, bytes(memoryview(config.get_timing_cache().serialize()))
+    return seconds, profiles, bytes(memoryview(config.get_timing_cache().serialize())), tf32
 
 
 def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16",
@@ -173,7 +187,7 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
                          "sam3ops makes no bfloat16 ONNX graphs", hint="use --precision fp16 or fp32")
     timing_cache = Path(timing_cache) if timing_cache else None
     cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
-    gpu, seconds, sidecar = _gpu(), {}, {}
+    gpu, seconds, sidecar = build_environment(trt), {}, {}
     with derived_folder(source, output, label="trt", overwrite=overwrite) as derived:
         staging = derived.staging
         with tempfile.TemporaryDirectory(dir=staging) as scratch:  # removed before the folder is renamed
@@ -187,13 +201,13 @@ def build_engines(*, source_onnx_dir: Path, output: Path, precision: str = "fp16
                     convert_graph(graphs / name)
             for graph, engine in ENGINES.items():
                 log.info("building %s (%s, batch %s)", engine, precision, "/".join(map(str, batch)))
-                seconds[engine], profiles, cache_blob = _build_one(
+                seconds[engine], profiles, cache_blob, tf32 = _build_one(
                     trt, trt_logger(trt), graphs / graph, staging / engine, precision=precision,
                     strong=strong, batch=batch, workspace_gb=workspace_gb, cache_blob=cache_blob)
                 if timing_cache:
                     _save_cache(timing_cache, cache_blob)
-                data = {"engine": engine, "source_graph": graph, "tensorrt_version": trt.__version__, **gpu,
-                        "precision": precision, "typing": "strong" if strong else "weak", "profiles": profiles,
+                data = {"engine": engine, "source_graph": graph, **gpu, "precision": precision, "tf32": tf32,
+                        "typing": "strong" if strong else "weak", "profiles": profiles,
                         "workspace_gb": workspace_gb, "build_seconds": round(seconds[engine], 3),
                         "timing_cache": str(timing_cache) if timing_cache else None}
                 sidecar = sidecar or data
