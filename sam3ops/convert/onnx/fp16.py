@@ -62,6 +62,11 @@ def convert_graph(path: Path) -> None:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
     to_float = [n.name for n in model.graph.node
                 if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT for a in n.attribute)]
+    # An Identity copying a weight that a float32 op also reads (TorchScript's export shares LayerNorm
+    # biases so) would get a float16 output over a float32 input, an invalid graph: it stays float32.
+    fp32_inputs = {name for n in model.graph.node if n.op_type in FP32_OPS for name in n.input}
+    to_float += [n.name for n in model.graph.node
+                 if n.op_type == "Identity" and {*n.input, *n.output} & fp32_inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one "will be truncated" warning per clamped tensor: noise here
         model = float16.convert_float_to_float16(model, keep_io_types=True, max_finite_val=FP16_MAX,

@@ -10,7 +10,7 @@ import torch
 
 from sam3ops.convert import parity
 from sam3ops.convert.onnx.export import GRAPHS
-from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
+from sam3ops.convert.onnx.fp16 import FP32_OPS, convert_graph, is_fp16_graph
 from sam3ops.inference import Segmenter
 from sam3ops.inference.onnx_core import OnnxCore
 from sam3ops.predict.samples import sample_image
@@ -38,6 +38,29 @@ def test_fp16_graphs_are_valid_with_float32_io(onnx16, tiny_onnx):
     # external data rewritten, not appended to: about half the fp32 bytes
     half = (onnx16 / "vision.onnx.data").stat().st_size / (tiny_onnx / "vision.onnx.data").stat().st_size
     assert 0.4 < half < 0.6
+
+
+def _float_types(model) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    types = {v.name: v.type.tensor_type.elem_type for v in values}
+    types.update({t.name: t.data_type for t in inferred.graph.initializer})
+    return types
+
+
+def test_precision_sensitive_ops_stay_float32(onnx16, tiny_onnx):
+    """LayerNorm, Softmax, ReduceSum, Log, Clip: float32 in and out, with casts around them."""
+    seen = set()
+    for name in GRAPHS:
+        model = onnx.load(str(onnx16 / name), load_external_data=False)
+        types = _float_types(model)
+        for node in model.graph.node:
+            if node.op_type in FP32_OPS:
+                seen.add(node.op_type)
+                floats = [types.get(t) for t in (node.input[0], *node.output) if t]
+                assert onnx.TensorProto.FLOAT16 not in floats, (name, node.op_type, node.name)
+    fp32_ops = {n.op_type for g in GRAPHS for n in onnx.load(str(tiny_onnx / g), load_external_data=False).graph.node}
+    assert seen == fp32_ops & set(FP32_OPS) and {"LayerNormalization", "Softmax"} <= seen
 
 
 @pytest.mark.parametrize("batch", [1, 3])
