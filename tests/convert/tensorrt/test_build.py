@@ -6,6 +6,7 @@ on the real environment and, for each branch (no module, module but no GPU), wit
 """
 
 import json
+import logging
 import shutil
 import sys
 import types
@@ -17,14 +18,15 @@ import pytest
 import torch
 
 from sam3ops.convert import parity
-from sam3ops.convert.onnx.fp16 import convert_graph, is_fp16_graph
+from sam3ops.convert.onnx.fp16 import convert_graph
 from sam3ops.convert.tensorrt import build as tensorrt_build
 from sam3ops.convert.tensorrt import readiness as trt_readiness
 from sam3ops.convert.tensorrt.readiness import Readiness
-from sam3ops.errors import TensorRTUnavailableError, UsageError
+from sam3ops.errors import TensorRTBuildError, TensorRTUnavailableError, UsageError
 from sam3ops.inference import Segmenter, trt_core
 from sam3ops.predict.samples import sample_image
 from tests.support.cli import run_cli
+from tests.support.fake_tensorrt import FakeTensorRT
 
 
 def _why_no_tensorrt() -> str | None:
@@ -187,7 +189,8 @@ def test_engines_and_sidecars(engines):
         assert data["precision"] == "fp16" and data["tensorrt_version"]
         assert data["gpu_name"] == torch.cuda.get_device_name()
         assert data["compute_capability"] == "{}.{}".format(*torch.cuda.get_device_capability())
-        assert data["build_seconds"] > 0 and data["cuda_version"] == torch.version.cuda
+        assert data["build_seconds"] > 0 and data["torch_cuda_version"] == torch.version.cuda
+        assert data["tf32"] is True and "cuda_version" in data
         for shapes in data["profiles"].values():
             assert [shapes["min"][0], shapes["opt"][0], shapes["max"][0]] == [1, 2, 4]
     assert (build.output / "manifest.json").is_file() and (build.output / "tokenizer.json").is_file()
@@ -248,94 +251,6 @@ def test_cli_tensorrt_from_safetensors(capsys, tmp_path, tiny_weights):
 
 # --- the build's own logic, against a fake of the TensorRT API (no GPU needed) ---------------------
 
-class _FakeTensorRT:
-    """Just enough of the TensorRT 10 Python API for ``build_engines`` to run, recording what it is told.
-
-    Not TensorRT: it checks our side (options, profiles, flags, timing cache, files); the GPU tests
-    above check the real thing.
-    """
-
-    def __init__(self, *, flags=("FP16", "BF16"), version="10.15.1"):
-        import onnx
-
-        fake = self
-        self.__version__, self.calls, self.parsed = version, [], []
-        self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
-        self.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
-        self.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
-        self.BuilderFlag = types.SimpleNamespace(**{f: f for f in flags})
-
-        class Cache:
-            def __init__(self, blob):
-                self.blob = bytes(blob)
-
-            def serialize(self):
-                return self.blob + b"+timing"
-
-        class Config:
-            def __init__(self):
-                self.cache = None
-
-            def set_memory_pool_limit(self, pool, size):
-                fake.calls.append(("pool", pool, size))
-
-            def set_flag(self, flag):
-                fake.calls.append(("flag", flag))
-
-            def create_timing_cache(self, blob):
-                fake.calls.append(("cache_in", bytes(blob)))
-                return Cache(blob)
-
-            def set_timing_cache(self, cache, ignore_mismatch):
-                self.cache = cache
-                return True
-
-            def get_timing_cache(self):
-                return self.cache
-
-            def add_optimization_profile(self, profile):
-                fake.calls.append(("profile", profile.shapes))
-
-        class Builder:
-            def __init__(self, logger):
-                pass
-
-            def create_network(self, flags):
-                fake.calls.append(("network_flags", flags))
-                return types.SimpleNamespace(inputs=[], num_inputs=0,
-                                             get_input=lambda i: network_inputs[i])
-
-            def create_builder_config(self):
-                return Config()
-
-            def create_optimization_profile(self):
-                profile = types.SimpleNamespace(shapes={})
-                profile.set_shape = lambda name, *shapes: profile.shapes.__setitem__(name, shapes)
-                return profile
-
-            def build_serialized_network(self, network, config):
-                return b"engine bytes"
-
-        network_inputs = []
-
-        class OnnxParser:
-            num_errors = 0
-
-            def __init__(self, network, logger):
-                self.network = network
-
-            def parse_from_file(self, path):
-                model = onnx.load(path, load_external_data=False)
-                fake.parsed.append((Path(path), is_fp16_graph(Path(path))))
-                network_inputs[:] = [types.SimpleNamespace(name=v.name, shape=[
-                    d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim])
-                    for v in model.graph.input]
-                self.network.num_inputs = len(network_inputs)
-                return True
-
-        self.Builder, self.OnnxParser = Builder, OnnxParser
-
-
 def _with_fake(monkeypatch, fake):
     monkeypatch.setattr(tensorrt_build, "require_tensorrt", lambda: fake)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
@@ -343,8 +258,14 @@ def _with_fake(monkeypatch, fake):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake H100")
 
 
+def _cache_entries(fake, path: Path) -> list[str]:
+    blob = path.read_bytes()
+    assert blob.startswith(fake.cache_header())
+    return [e for e in blob[len(fake.cache_header()):].decode().split(";") if e]
+
+
 def test_build_logic_weakly_typed_fp16(monkeypatch, tmp_path, tiny_onnx):
-    fake = _FakeTensorRT()
+    fake = FakeTensorRT()
     _with_fake(monkeypatch, fake)
     cache = tmp_path / "cache" / "timing.cache"
     build = tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng", precision="fp16",
@@ -354,22 +275,84 @@ def test_build_logic_weakly_typed_fp16(monkeypatch, tmp_path, tiny_onnx):
     assert ("flag", "FP16") in fake.calls and ("network_flags", 0) in fake.calls
     assert ("pool", "workspace", int(1.5 * 2**30)) in fake.calls
     # one timing cache threaded through the three builds, then saved
-    assert [c[1] for c in fake.calls if c[0] == "cache_in"] == [b"", b"+timing", b"+timing+timing"]
-    assert cache.read_bytes() == b"+timing+timing+timing"
+    assert [len(c[1]) > 0 for c in fake.calls if c[0] == "cache_in"] == [False, True, True]
+    assert _cache_entries(fake, cache) == ["vision.onnx", "text.onnx", "decoder.onnx"]
     profiles = next(c[1] for c in fake.calls if c[0] == "profile" and "pixel_values" in c[1])
     assert profiles["pixel_values"] == ((1, 3, 224, 224), (2, 3, 224, 224), (4, 3, 224, 224))
     side = json.loads((tmp_path / "eng" / "text.engine.json").read_text())
     assert side["profiles"]["input_ids"] == {"min": [1, 32], "opt": [2, 32], "max": [4, 32]}
     assert side["gpu_name"] == "Fake H100" and side["compute_capability"] == "9.0" and side["precision"] == "fp16"
     assert side["tensorrt_version"] == "10.15.1" and side["typing"] == "weak" and side["timing_cache"] == str(cache)
+    assert side["tf32"] is True  # left on for the layers TensorRT keeps in fp32, and recorded
     assert {"manifest.json", "config.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "eng").iterdir()}
     again = tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng", precision="fp32",
                                          batch=(1, 2, 4), timing_cache=cache, overwrite=True)
-    assert again.typing == "weak" and [c for c in fake.calls if c[0] == "cache_in"][3][1] == b"+timing+timing+timing"
+    assert again.typing == "weak" and _cache_entries(fake, cache) == ["vision.onnx", "text.onnx", "decoder.onnx"] * 2
+
+
+def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path, tiny_onnx):
+    fake = FakeTensorRT()
+    _with_fake(monkeypatch, fake)
+    build = tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng", precision="fp32")
+    built = [c for c in fake.calls if c[0] == "built"]
+    assert len(built) == 3 and all(flags == [] for _, _, flags in built)  # no TF32, no FP16
+    assert ("clear_flag", "TF32") in fake.calls and build.sidecar["tf32"] is False
+
+
+def test_timing_cache_of_another_tensorrt_is_replaced(monkeypatch, tmp_path, tiny_onnx, caplog):
+    old = FakeTensorRT(version="10.0.1")
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(old.cache_header() + b"vision.onnx;")
+    fake = FakeTensorRT()  # 10.15.1: create_timing_cache returns None for 10.0.1's cache
+    _with_fake(monkeypatch, fake)
+    with caplog.at_level(logging.WARNING):
+        tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng", timing_cache=cache)
+    assert any("timing cache file was not made by this TensorRT version" in r.message for r in caplog.records)
+    assert _cache_entries(fake, cache) == ["vision.onnx", "text.onnx", "decoder.onnx"]  # this version's now
+
+
+@pytest.mark.parametrize("fail, fragment", [
+    ("parse", "TensorRT 10.15.1 cannot parse vision.onnx: In node 0 (parseGraph): INVALID_NODE"),
+    ("build", "TensorRT could not build vision.onnx (fp16, batch 1/8/16)"),
+])
+def test_a_failed_parse_or_build_leaves_nothing(monkeypatch, tmp_path, tiny_onnx, fail, fragment):
+    _with_fake(monkeypatch, FakeTensorRT(fail={fail}))
+    with pytest.raises(TensorRTBuildError) as info:
+        tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng")
+    assert fragment in info.value.one_line()
+    assert not [p for p in tmp_path.iterdir() if "eng" in p.name]
+
+
+def _dist(site: Path, name: str, version: str, *requires: str) -> None:
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+             *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+
+
+def test_sidecar_records_the_cuda_of_tensorrt_not_torch(monkeypatch, tmp_path, tiny_onnx):
+    site = tmp_path / "site"
+    _dist(site, "tensorrt-cu12-libs", "10.15.1.29", "nvidia-cuda-runtime-cu12")
+    _dist(site, "nvidia-cuda-runtime-cu12", "12.9.79")
+    monkeypatch.syspath_prepend(str(site))
+    _with_fake(monkeypatch, FakeTensorRT())
+    build = tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng")
+    side = build.sidecar
+    assert side["cuda_version"] == "12.9" and side["torch_cuda_version"] == torch.version.cuda
+    assert side["cuda_version_source"] == ("tensorrt-cu12-libs 10.15.1.29 requires "
+                                           "nvidia-cuda-runtime-cu12 12.9.79")
+
+
+def test_sidecar_says_when_tensorrt_cuda_is_unknown():
+    from sam3ops.convert.tensorrt.sidecar import tensorrt_cuda
+
+    version, source = tensorrt_cuda()  # no TensorRT wheel in this environment
+    assert version is None and "TensorRT's CUDA version is unknown" in source
 
 
 def test_build_logic_without_fp16_flag_uses_float16_graphs(monkeypatch, tmp_path, tiny_onnx):
-    fake = _FakeTensorRT(flags=(), version="11.0.0")  # TensorRT 11: strongly typed only
+    fake = FakeTensorRT(flags=(), version="11.0.0")  # TensorRT 11: strongly typed only
     _with_fake(monkeypatch, fake)
     build = tensorrt_build.build_engines(source_onnx_dir=tiny_onnx, output=tmp_path / "eng", precision="fp16")
     assert build.typing == "strong" and ("network_flags", 2) in fake.calls
