@@ -137,7 +137,8 @@ def _build_one(trt, logger, graph: Path, engine: Path, *, precision: str, strong
         shapes = [(b, *dims[1:]) for b in batch]
         profile.set_shape(tensor.name, *shapes)
         profiles[tensor.name] = dict(zip(("min", "opt", "max"), map(list, shapes)))
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:  # the profile's index, or -1 for an invalid one
+        raise TensorRTBuildError(f"TensorRT refused the optimization profile of {graph.name}: {profiles}")
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - started
