@@ -1,8 +1,10 @@
-"""The TensorRT core's side of the runtime API, against the fake ``tensorrt`` module (no GPU needed).
+"""The TensorRT core's side of the runtime API, against the fake ``tensorrt`` module.
 
-The fake runs on host memory, so the engines here take CPU tensors; the CUDA calls of the stream
-ordering and device guard are replaced by recording fakes. The GPU tests in
-tests/convert/tensorrt/test_build.py run the real thing.
+Most tests need no GPU: the fake runs on host memory, so the engines take CPU tensors, and the CUDA
+calls of the stream ordering and device guard are replaced by recording fakes. One GPU test (it
+skips without CUDA; TensorRT is not needed) runs the real streams with the fake engine's work
+enqueued late on the core's stream. The GPU tests in tests/convert/tensorrt/test_build.py run
+real engines.
 """
 
 import logging
@@ -187,3 +189,24 @@ def test_core_pins_its_gpu_and_loads_engines_under_its_guard(tmp_path, monkeypat
     assert core.device == torch.device("cuda", 1) and core.order.device == core.device
     assert loaded == [("enter", 1)] * 3  # every engine deserialized with GPU 1 current
     assert core.order.stream.cuda_stream != 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CUDA is not available)")
+def test_real_streams_order_inputs_and_outputs_without_a_host_sync(tmp_path):
+    """Inputs written late on the caller's stream are read, and outputs written late on the core's
+    stream are seen, in order, with no synchronize between them."""
+    fake = FakeTensorRT(device="cuda", delay_cycles=200_000_000)  # ~0.1 s of GPU spin before the engine writes
+    engine = _engine(tmp_path, fake)
+    order = trt_core.StreamOrder(torch.device("cuda", torch.cuda.current_device()))
+    caller = torch.cuda.current_stream()
+    x = torch.zeros(5, 3, device="cuda")
+    torch.cuda._sleep(200_000_000)  # the caller's stream is busy ...
+    x.add_(torch.arange(15, dtype=torch.float32, device="cuda").view(5, 3))  # ... then writes the input
+    with order.guard() as ready:
+        out = engine.run({"x": x}, x.device, ready)
+    check = (out["y"] - (x + 1)).abs().max()  # queued on the caller's stream right after the call
+    handles = {c[1] for c in fake.calls if c[0] == "execute"}
+    assert handles == {order.stream.cuda_stream} and caller.cuda_stream not in handles
+    assert check.item() == 0  # .item() syncs only now, after everything was queued
+    torch.testing.assert_close(out["s"], x.sum(1, keepdim=True))

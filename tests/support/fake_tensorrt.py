@@ -9,8 +9,11 @@ logging, not by raising. Facts it models, from NVIDIA's API reference: TF32 is o
 profile is refused; TensorRT 11 has no FP16/BF16 builder flags.
 
 The runtime half runs a "plan" made by :func:`plan`: each output is a simple function of one
-input (``add1``: input + 1, ``rowsum``: sum over the non-batch axes), computed on the host memory at
-the bound addresses (so the tests use CPU tensors), and every enqueue is recorded in ``calls``.
+input (``add1``: input + 1, ``rowsum``: sum over the non-batch axes), computed on the memory at
+the bound addresses, and every enqueue is recorded in ``calls``. With ``device="cpu"`` (default)
+that is host memory (the tests bind CPU tensors); with ``device="cuda"`` it is GPU memory, and the
+work is enqueued with torch on the stream handle given to ``execute_async_v3``, after a spin of
+``delay_cycles`` GPU cycles, so a caller that does not order its streams reads too early.
 Not TensorRT: the GPU tests check the real thing.
 """
 
@@ -38,6 +41,23 @@ def _host_array(address: int, shape, dtype: str) -> np.ndarray:
     return np.asarray(holder)
 
 
+def _device_array(address: int, shape, dtype: str):
+    import torch
+
+    holder = types.SimpleNamespace(__cuda_array_interface__={"data": (address, False), "shape": tuple(shape),
+                                                              "typestr": _TYPESTR[dtype], "version": 2})
+    return torch.as_tensor(holder, device="cuda")
+
+
+def _compute_on_gpu(stream_handle: int, delay_cycles: int, jobs) -> None:
+    import torch
+
+    with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle)):
+        torch.cuda._sleep(delay_cycles)
+        for op, source, target in jobs:
+            target.copy_(source + 1 if op == "add1" else source.reshape(len(source), -1).sum(1, keepdim=True))
+
+
 class FakeTensorRT:
     """``fake = FakeTensorRT(flags=("FP16", "BF16"), version="10.15.1")``; pass it where ``tensorrt`` goes.
 
@@ -45,8 +65,9 @@ class FakeTensorRT:
     (``"parse"``, ``"build"``, ``"context"``, ``"execute"``).
     """
 
-    def __init__(self, *, flags=("FP16", "BF16"), version="10.15.1", fail=()):
+    def __init__(self, *, flags=("FP16", "BF16"), version="10.15.1", fail=(), device="cpu", delay_cycles=0):
         self.__version__, self.calls, self.parsed, self.fail = version, [], [], set(fail)
+        self.device, self.delay_cycles = device, delay_cycles
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
         self.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
         self.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
@@ -195,12 +216,17 @@ def _runtime_class(fake: FakeTensorRT):
             if "execute" in fake.fail or unset:
                 return False
             fake.calls.append(("execute", stream_handle, dict(self.shapes)))
+            view = _device_array if fake.device == "cuda" else _host_array
+            jobs = []
             for name, out in self.spec["outputs"].items():
                 of = out["of"]
-                source = _host_array(self.addresses[of], self.shapes[of], self.spec["inputs"][of]["dtype"])
-                target = _host_array(self.addresses[name], self.get_tensor_shape(name), out["dtype"])
-                value = source + 1 if out["op"] == "add1" else source.reshape(len(source), -1).sum(1, keepdims=True)
-                target[...] = value
+                source = view(self.addresses[of], self.shapes[of], self.spec["inputs"][of]["dtype"])
+                jobs.append((out["op"], source, view(self.addresses[name], self.get_tensor_shape(name), out["dtype"])))
+            if fake.device == "cuda":
+                _compute_on_gpu(stream_handle, fake.delay_cycles, jobs)
+                return True
+            for op, source, target in jobs:
+                target[...] = source + 1 if op == "add1" else source.reshape(len(source), -1).sum(1, keepdims=True)
             return True
 
     class Engine:
