@@ -80,6 +80,15 @@ def tiny_weights(tmp_path_factory) -> Path:
     return init_weights(preset="tiny", output=tmp_path_factory.mktemp("weights") / "sam3-tiny", seed=0).output
 
 
+@pytest.fixture(scope="session")
+def tiny_meta(tmp_path_factory) -> Path:
+    """A Meta-layout folder (``sam3.pt`` of Meta's tiny image model, random weights) built once per
+    session (read-only for tests)."""
+    from tests.support.meta import write_meta_folder
+
+    return write_meta_folder(tmp_path_factory.mktemp("meta") / "sam3-meta-tiny")
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The test's environment for a subprocess, with the venv's scripts first on PATH."""
     env = dict(os.environ)

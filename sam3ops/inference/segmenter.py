@@ -27,6 +27,7 @@ from sam3ops.inference.result import Result
 log = logging.getLogger(__name__)
 
 STAGES = ("preprocess", "vision", "text", "decoder", "postprocess")
+RUNTIMES = ("auto", "meta")  # auto: from what the folder holds; meta: Meta's own model (a sam3.pt)
 
 
 @dataclass
@@ -61,24 +62,35 @@ class Segmenter:
             raise UsageError(f"decode_batch must be at least 1, got {decode_batch}")
         self.core, self.processor = core, processor
         self.score_threshold, self.mask_threshold, self.decode_batch = score_threshold, mask_threshold, decode_batch
-        self.context_length = processor.tokenizer.model_max_length
+        # A core that reads prompt strings itself (Meta's) knows its context; else the tokenizer does.
+        self.context_length = getattr(core, "context_length", None) or processor.tokenizer.model_max_length
         self.timings = Timings()
         self.warnings: list[str] = []
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
-                 **kwargs) -> Segmenter:
+                 runtime: str = "auto", **kwargs) -> Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
         A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
         (``precision`` and ``compile`` do not apply there: the graphs fix them); a folder of
-        TensorRT engines on TensorRT (``device`` must be ``cuda``).
+        TensorRT engines on TensorRT (``device`` must be ``cuda``). A Meta-layout folder (``sam3.pt``)
+        runs on Meta's own model (:mod:`sam3ops.inference.meta_core`), as does ``runtime="meta"``.
 
         Raises:
             WeightsError: the folder is missing or incomplete.
-            UsageError: unknown precision, or CUDA requested without a GPU.
+            UsageError: unknown precision or runtime, CUDA requested without a GPU, or ``runtime="meta"``
+                for a transformers folder.
+            MetaPackageError: Meta's runtime without Meta's ``sam3`` package.
         """
+        from sam3ops.inference import meta_core
+
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown runtime {runtime!r}", hint=f"choose one of: {', '.join(RUNTIMES)}")
+        if runtime == "meta" or meta_core.is_meta_layout(weights_dir):
+            core = meta_core.load_meta_core(Path(weights_dir), device=device, precision=precision)
+            return cls(core, meta_core.post_processor(), **kwargs)
         from transformers import Sam3Model, Sam3Processor
 
         weights_dir = check_weights_dir(weights_dir)
@@ -127,15 +139,21 @@ class Segmenter:
         """Forget every encoded prompt (the benchmark does, so each call runs the text encoder)."""
         self._text_cache.clear()
 
+    def _encode_new(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.core, "encode_prompts"):  # Meta's text encoder tokenizes the strings itself
+            with self._timed("text"):
+                return self.core.encode_prompts(prompts)
+        input_ids, attention_mask = self._tokenize(prompts)
+        with self._timed("text"):
+            return self.core.encode_text(input_ids, attention_mask), attention_mask
+
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text features and attention masks for ``prompts``; each distinct prompt is encoded once ever."""
         from sam3ops.inference.prompts import validate_prompt
 
         prompts = [validate_prompt(p) for p in prompts]
         if new := [p for p in dict.fromkeys(prompts) if p not in self._text_cache]:
-            input_ids, attention_mask = self._tokenize(new)
-            with self._timed("text"):
-                features = self.core.encode_text(input_ids, attention_mask)
+            features, attention_mask = self._encode_new(new)
             for i, prompt in enumerate(new):
                 self._text_cache[prompt] = (features[i], attention_mask[i].to(features.device))
         features = torch.stack([self._text_cache[p][0] for p in prompts])
@@ -162,9 +180,10 @@ class Segmenter:
         names = names or [str(i) for i in range(len(images))]
         text_features, text_masks = self.encode_prompts(prompts)
         with self._timed("preprocess"):
-            # Resize and normalise on the model's device (on a GPU this is most of the saving).
-            pixel_values = self.processor.image_processor(images=images, return_tensors="pt",
-                                                          device=self.core.device).pixel_values
+            # Resize and normalise on the model's device (on a GPU this is most of the saving); a
+            # core with transforms of its own (Meta's) applies those.
+            pixel_values = self.core.pixel_values(images) if hasattr(self.core, "pixel_values") else \
+                self.processor.image_processor(images=images, return_tensors="pt", device=self.core.device).pixel_values
         with self._timed("vision"):
             vision = self.core.encode_image(pixel_values)
         results = []
