@@ -38,7 +38,7 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
                   device: str = config.DEFAULT_DEVICE, precision: str = config.DEFAULT_PRECISION,
                   compile_model: bool = False, score_threshold: float = config.DEFAULT_SCORE_THRESHOLD,
                   mask_threshold: float = config.DEFAULT_MASK_THRESHOLD, max_pixels: int = config.DEFAULT_MAX_PIXELS,
-                  nested: bool = False) -> StageResult[Prediction]:
+                  runtime: str = config.DEFAULT_RUNTIME, nested: bool = False) -> StageResult[Prediction]:
     """Segment images in a ``predict`` run: masks, JSON, overlays and pages under ``output``, logged.
 
     Args:
@@ -49,6 +49,7 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
         device, precision, compile_model: where and how the model runs.
         score_threshold, mask_threshold: keep instances scoring above; binarise masks above.
         max_pixels: refuse larger images (decompression-bomb guard).
+        runtime: ``auto`` (from what ``weights`` holds) or ``meta`` (Meta's own model; a ``sam3.pt``).
         nested: run as a child of the active run (the pipeline's).
 
     Returns:
@@ -69,14 +70,15 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
     params = {"images": " ".join(images), "weights": weights, "prompt": "|".join(prompt_texts),
               "prompt_set": ",".join(prompt_sets), "output": output, "device": device, "precision": precision,
               "compile": compile_model, "score_threshold": score_threshold, "mask_threshold": mask_threshold,
-              "max_pixels": max_pixels}
+              "max_pixels": max_pixels, "runtime": runtime}
     prediction = None
     try:
         with tracking.stage_run("predict", params=params, nested=nested) as run:
             prompts = resolve_prompts(prompt_texts, prompt_sets)
             paths = collect_images(images)
             segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
-                                           score_threshold=score_threshold, mask_threshold=mask_threshold)
+                                           runtime=runtime, score_threshold=score_threshold,
+                                           mask_threshold=mask_threshold)
             source = weights_identity(Path(weights))
             random = bool(source["random"])
             identity = {"weights_commit": source["commit"], "weights_random": str(random).lower()}
