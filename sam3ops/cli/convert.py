@@ -34,7 +34,8 @@ DEFAULTS = defaults_of(config.ConvertConfig)
               help="tensorrt: timing cache file, read before and updated after each build.")
 @click.option("--reference", default=config.AUTO, show_default=True,
               help="fp32 weights folder for the parity gate (auto: INPUT; give the safetensors folder when INPUT "
-                   "holds fp16 ONNX graphs).")
+                   "holds fp16 ONNX graphs), or a Meta checkpoint (sam3.pt, or a folder holding it): the gate then "
+                   "compares with Meta's own model.")
 @click.option("--min-mask-iou", default=config.DEFAULT_MIN_MASK_IOU, show_default=True, type=float,
               help="Parity gate: mean mask IoU.")
 @click.option("--max-score-diff", default=config.DEFAULT_MAX_SCORE_DIFF, show_default=True, type=float,

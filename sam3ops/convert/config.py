@@ -69,7 +69,8 @@ class ConvertConfig:
         min_batch, opt_batch, max_batch: the TensorRT batch profile.
         workspace_gb: the TensorRT builder's workspace limit.
         timing_cache: a TensorRT timing cache file (``None``: none).
-        reference: the fp32 weights folder the gate compares with (``None`` or ``auto``: ``input_dir``).
+        reference: what the gate compares with (``None`` or ``auto``: ``input_dir``): an fp32 weights
+            folder, or a Meta checkpoint (``sam3.pt`` or a folder holding it) run on Meta's own model.
         min_mask_iou, max_score_diff: the gate's thresholds.
         parity_images, parity_prompts: what the gate runs on.
 
@@ -146,7 +147,7 @@ class ConvertConfig:
 
     @property
     def reference_dir(self) -> Path:
-        """The folder the parity gate compares with: ``reference``, else the input."""
+        """What the parity gate compares with: ``reference`` (a folder, or Meta's ``sam3.pt``), else the input."""
         return Path(self.reference or self.input_dir)
 
     def params(self) -> dict[str, Any]:

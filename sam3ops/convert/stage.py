@@ -23,7 +23,8 @@ def convert_stage(*, nested: bool = False, **options: Any) -> StageResult:
     ``trt_ready`` and metric ``trt_unsupported_ops``; it fails a tensorrt conversion before the
     build, never an onnx one. The gate's reference is the config's ``reference`` in fp32:
     safetensors on torch, or, for engines built from an ONNX folder, those fp32 graphs on ONNX
-    Runtime's CPU provider (tag ``parity_reference``).
+    Runtime's CPU provider, or a Meta checkpoint (a ``sam3.pt`` or a Meta-layout folder) on Meta's
+    own model (tag ``parity_reference``: ``torch-fp32``, ``onnx-fp32`` or ``meta``).
 
     Args:
         nested: run as a child of the active run (the pipeline's).
@@ -70,13 +71,19 @@ def _reference(folder: Path, device: str) -> tuple[Path, str]:
 
     Raises:
         UsageError: the folder holds float16 ONNX graphs, or engines: not an fp32 reference.
+        WeightsError, MetaPackageError: a ``.pt`` that is no Meta checkpoint, or Meta's package missing.
     """
     import mlflow
 
     from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
     from sam3ops.convert.onnx.fp16 import is_fp16_graph
     from sam3ops.errors import UsageError
+    from sam3ops.inference import meta_core
 
+    if meta_core.is_meta_layout(folder) or Path(folder).is_file():
+        checked = meta_core.check_checkpoint(folder)  # before converting anything: a bad one is one line now
+        mlflow.set_tag("parity_reference", "meta")
+        return checked, device
     folder = check_weights_dir(folder)
     if any(folder.glob("*.safetensors")):
         mlflow.set_tag("parity_reference", "torch-fp32")
@@ -166,7 +173,8 @@ def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str):
     from sam3ops.predict.samples import sample_image
 
     images = [sample_image(name) for name in config.parity_images]
-    report = parity.check(Segmenter.from_dir(reference_dir, device=reference_device),
+    runtime = "meta" if reference_dir.is_file() else "auto"  # a checkpoint file: Meta's sam3.pt
+    report = parity.check(Segmenter.from_dir(reference_dir, device=reference_device, runtime=runtime),
                           Segmenter.from_dir(Path(config.output), device=config.device, precision=config.precision),
                           images, list(config.parity_prompts), min_mask_iou=config.min_mask_iou,
                           max_score_diff=config.max_score_diff)

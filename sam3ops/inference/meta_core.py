@@ -68,6 +68,21 @@ def checkpoint_file(path: Path) -> Path:
                        hint="give a folder holding sam3.pt, or the sam3.pt file itself")
 
 
+def check_checkpoint(path: Path) -> Path:
+    """The checkpoint file of ``path`` once it is known to be Meta's (its ``detector.*`` image-model
+    weights are there; read memory-mapped, cheap even at 3.4 GB) and Meta's package is installed.
+
+    Raises:
+        MetaPackageError, WeightsError, UsageError: as :func:`load_meta_core`, before any model is built.
+    """
+    from sam3ops.meta.package import require_package
+
+    require_package()
+    file = checkpoint_file(path)
+    _image_keys(file)
+    return file
+
+
 def _image_keys(file: Path) -> dict[str, torch.Tensor]:
     """The image model's entries of ``file`` as Meta's loader picks them (``detector.*``, stripped).
 
