@@ -4,16 +4,16 @@ What Meta's model does is done by Meta's code: pixels by the transforms of Meta'
 ``Sam3Processor`` (uint8, resize, mean 0.5 / std 0.5), text by Meta's tokenizer and text
 encoder (``backbone.forward_text``, strings in), the image by ``backbone.forward_image``, and
 each batch of (image, prompt) pairs by ``Sam3Image.forward_grounding`` with Meta's ``img_ids`` /
-``text_ids`` indexing. Only the raw outputs are restated in this project's conventions
-(:class:`~sam3ops.inference.core.Outputs`: boxes xyxy by Meta's ``box_ops``, logits without the
-trailing axis); the shared post-processing then scores them as Meta's processor does
-(sigmoid(logit) x sigmoid(presence), boxes scaled, masks resized bilinearly and thresholded; it
-takes the mask sigmoid before resizing where Meta takes it after, which can move an edge pixel).
+``text_ids`` indexing, all through :mod:`sam3ops.meta.reference`, which also restates the raw
+outputs in this project's conventions (:class:`~sam3ops.inference.core.Outputs`). The shared
+post-processing then scores them as Meta's processor does (sigmoid(logit) x sigmoid(presence),
+boxes scaled, masks resized bilinearly and thresholded; it takes the mask sigmoid before resizing
+where Meta takes it after, which can move an edge pixel).
 
 Precision is Meta's own way: fp32 weights under ``torch.autocast`` (bf16 as in Meta's video and
 tracking predictors; fp16 allowed the same way). The checkpoint must be Meta's layout (a
 ``sam3.pt``, or a folder holding one): a transformers folder is converted first
-(``sam3ops convert --layout meta``).
+(``sam3ops convert --format fp32 --layout meta``).
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from pathlib import Path
 
 import torch
 
+from sam3ops.checkpoint.layout import META_CHECKPOINT
 from sam3ops.errors import UsageError, WeightsError, WeightsNotFoundError
 from sam3ops.inference.core import Outputs
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "sam3.pt"  # what Meta's build_sam3_image_model(checkpoint_path=...) loads
+CHECKPOINT_NAME = META_CHECKPOINT  # what Meta's build_sam3_image_model(checkpoint_path=...) loads
+CHECKPOINT_HINT = "give Meta's sam3.pt (or what `sam3ops convert --layout meta` writes)"
+CONVERT_HINT = "convert it first: sam3ops convert --input {path} --format fp32 --layout meta --output DIR"
 FULL_RESOLUTION = 1008
 _PATCH_KEY = "backbone.vision_backbone.trunk.patch_embed.proj.weight"  # its width tells full from tiny
 
@@ -41,10 +44,10 @@ def is_meta_checkpoint_path(path: Path) -> bool:
 
 
 def is_meta_layout(folder: Path) -> bool:
-    """True for a folder in Meta's layout: a ``sam3.pt`` and no transformers weights beside it (the
-    hub repo holds both; there the transformers weights run unless Meta's runtime is asked for)."""
-    folder = Path(folder)
-    return (folder / CHECKPOINT_NAME).is_file() and not any(folder.glob("*.safetensors"))
+    """True for a folder in Meta's layout (``sam3.pt``, no transformers config beside it)."""
+    from sam3ops.checkpoint.kinds import is_meta_dir
+
+    return is_meta_dir(folder)
 
 
 def checkpoint_file(path: Path) -> Path:
@@ -63,7 +66,7 @@ def checkpoint_file(path: Path) -> Path:
         return path / CHECKPOINT_NAME if path.is_dir() else path
     if path.is_dir() and any(path.glob("*.safetensors")):
         raise UsageError(f"{path} is in transformers layout: Meta's runtime reads Meta's sam3.pt",
-                         hint=f"convert it first: sam3ops convert --input {path} --layout meta --output DIR")
+                         hint=CONVERT_HINT.format(path=path))
     raise WeightsError(f"{path} is not a Meta SAM3 checkpoint (no {CHECKPOINT_NAME})",
                        hint="give a folder holding sam3.pt, or the sam3.pt file itself")
 
@@ -92,14 +95,14 @@ def _image_keys(file: Path) -> dict[str, torch.Tensor]:
         state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # not a zip-format torch file, or not a state dict of tensors
         raise WeightsError(f"{file} is not a Meta SAM3 checkpoint ({' '.join(str(exc).split())[:160]})",
-                           hint="give Meta's sam3.pt (or `sam3ops convert --layout meta` output)") from None
+                           hint=CHECKPOINT_HINT) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     items = state.items() if isinstance(state, dict) else ()
     image = {key.replace("detector.", ""): value for key, value in items if isinstance(key, str) and "detector" in key}
     if _PATCH_KEY not in image:
         raise WeightsError(f"{file} is not a Meta SAM3 checkpoint (no detector.* image-model weights)",
-                           hint="give Meta's sam3.pt (or `sam3ops convert --layout meta` output)")
+                           hint=CHECKPOINT_HINT)
     return image
 
 
@@ -148,13 +151,7 @@ class MetaCore:
         self.context_length = model.backbone.language_backbone.context_length
 
     def _run(self):
-        from sam3ops.meta.package import cpu_shims
-
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        stack.enter_context(cpu_shims())
-        stack.enter_context(_autocast(self.device, self.precision))
-        return stack
+        return _autocast(self.device, self.precision)
 
     def pixel_values(self, images: list) -> torch.Tensor:
         """Meta's transforms of each RGB PIL image, stacked (as Meta's ``set_image_batch`` does)."""
@@ -164,14 +161,18 @@ class MetaCore:
         return torch.stack([transform(v2.functional.to_image(image).to(self.device)) for image in images])
 
     def encode_image(self, pixel_values: torch.Tensor) -> MetaVision:
+        from sam3ops.meta import reference
+
         with self._run():
-            return MetaVision(self.model.backbone.forward_image(pixel_values.to(self.device)))
+            return MetaVision(reference.encode_image(self.model, pixel_values))
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Meta's text features, batch first: ``(N, 2, L, D)`` (features, embeddings) and its ``(N, L)``
         padding mask (True at padding, Meta's convention); one row per prompt, so rows can be cached."""
+        from sam3ops.meta import reference
+
         with self._run():
-            out = self.model.backbone.forward_text(list(prompts), device=self.device)
+            out = reference.encode_text(self.model, prompts)
         packed = torch.stack([out["language_features"].transpose(0, 1), out["language_embeds"].transpose(0, 1)], dim=1)
         return packed, out["language_mask"]
 
@@ -180,30 +181,14 @@ class MetaCore:
                          hint="call encode_prompts(prompts)")
 
     def decode(self, vision: MetaVision, text_features: torch.Tensor, attention_mask: torch.Tensor) -> Outputs:
-        """``forward_grounding`` on pair i = (image ``vision.img_ids[i]``, prompt row i)."""
-        from sam3.model.data_misc import FindStage
+        """Meta's ``forward_grounding`` on pair i = (image ``vision.img_ids[i]``, prompt row i)."""
+        from sam3ops.meta import reference
 
-        pairs = len(text_features)
-        backbone_out = {**vision.backbone_out,
-                        "language_features": text_features[:, 0].transpose(0, 1),  # Meta's: sequence first
-                        "language_embeds": text_features[:, 1].transpose(0, 1),
-                        "language_mask": attention_mask}
-        find = FindStage(img_ids=vision.img_ids, text_ids=torch.arange(pairs, device=self.device),
-                         input_boxes=None, input_boxes_mask=None, input_boxes_label=None,
-                         input_points=None, input_points_mask=None)
+        text_out = {"language_features": text_features[:, 0].transpose(0, 1),  # Meta's: sequence first
+                    "language_embeds": text_features[:, 1].transpose(0, 1), "language_mask": attention_mask}
         with self._run():
-            out = self.model.forward_grounding(backbone_out=backbone_out, find_input=find, find_target=None,
-                                               geometric_prompt=self.model._get_dummy_prompt(num_prompts=pairs))
-        return meta_outputs(out)
-
-
-def meta_outputs(out: dict) -> Outputs:
-    """Meta's ``forward_grounding`` dict in this project's :class:`Outputs` conventions."""
-    from sam3.model import box_ops
-
-    return Outputs(pred_masks=out["pred_masks"], pred_boxes=box_ops.box_cxcywh_to_xyxy(out["pred_boxes"]),
-                   pred_logits=out["pred_logits"].squeeze(-1), presence_logits=out["presence_logit_dec"],
-                   semantic_seg=out["semantic_seg"])
+            return reference.decode(self.model, vision.backbone_out, text_out, image_ids=vision.img_ids.tolist(),
+                                    text_ids=list(range(len(text_features))))
 
 
 def load_meta_core(path: Path, *, device: str = "cpu", precision: str = "fp32") -> MetaCore:
@@ -231,7 +216,7 @@ def load_meta_core(path: Path, *, device: str = "cpu", precision: str = "fp32") 
         model = build_image_model(checkpoint=file, device=str(torch_device), size=size)
     except RuntimeError as exc:  # load_state_dict: shapes that do not fit
         raise WeightsError(f"{file} does not fit Meta's {size} image model ({' '.join(str(exc).split())[:160]})",
-                           hint="give Meta's sam3.pt (or `sam3ops convert --layout meta` output)") from None
+                           hint=CHECKPOINT_HINT) from None
     missing = [name for name, _ in model.named_parameters() if name not in keys]
     if missing:
         raise WeightsError(f"{file} lacks {len(missing)} of the {size} image model's parameters "

@@ -14,14 +14,7 @@ def write_meta_folder(folder: Path, *, seed: int = 0) -> Path:
 
     from sam3ops.meta.package import build_image_model
 
-    torch.manual_seed(seed)
-    model = build_image_model(size="tiny")
-    # Meta's text encoder makes these two with torch.empty (a checkpoint always fills them): fill
-    # them as open_clip initialises CLIP's, or the random model computes on uninitialised memory.
-    text = model.backbone.language_backbone.encoder
-    with torch.no_grad():
-        torch.nn.init.normal_(text.positional_embedding, std=0.01)
-        torch.nn.init.normal_(text.text_projection, std=text.width ** -0.5)
+    model = build_image_model(size="tiny", seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({f"detector.{key}": value for key, value in model.state_dict().items()}, folder / "sam3.pt")
     manifest = Manifest(repo_id="meta/sam3-tiny", revision="main", commit=f"meta-tiny-seed{seed}", random=True,
