@@ -54,3 +54,19 @@ def test_bad_meta_reference_is_one_line_a_failed_run_and_nothing_written(capsys,
     assert not (tmp_path / "out").exists()
     run = _run()
     assert run.info.status == "FAILED" and fragment in run.data.tags["error"]
+
+
+def test_transformers_weights_agree_with_meta_model_on_the_same_weights(tiny_weights, tmp_path):
+    """The tiny preset against Meta's model holding the same weights (mapped to Meta's layout): the
+    gate's comparison across the two implementations. Scores and boxes must agree to the gate's
+    limits; masks of random weights sit near logit 0, so their IoU is reported, not asserted here."""
+    from sam3ops.convert import parity
+    from sam3ops.inference import Segmenter
+    from sam3ops.predict.samples import sample_image
+    from tests.support.meta import write_meta_from_transformers
+
+    meta = Segmenter.from_dir(write_meta_from_transformers(tiny_weights, tmp_path / "meta"))
+    report = parity.check(meta, Segmenter.from_dir(tiny_weights), [sample_image("chelsea")], ["cat", "person"])
+    assert report.nonfinite == 0 and report.instances == 2 * 20  # every query of both prompts, matched
+    assert report.score_max_abs_diff <= report.max_score_diff and report.box_max_abs_diff_px < 1.0
+    assert 0.5 < report.mask_iou_mean <= 1.0
