@@ -12,8 +12,11 @@ DEFAULTS = defaults_of(config.ConvertConfig)
 
 @click.command()
 @click.option("--input", "input_dir", required=True,
-              help="Weights folder to convert (download or init); for tensorrt also an ONNX folder.")
+              help="Weights folder to convert (download or init; for tensorrt also an ONNX folder), or Meta's "
+                   "checkpoint: a sam3.pt file or a folder in Meta's layout.")
 @click.option("--format", "format", required=True, type=click.Choice(config.FORMATS), help="Target format.")
+@click.option("--layout", default=DEFAULTS["layout"], show_default=True, type=click.Choice(config.LAYOUTS),
+              help="fp32/fp16/bf16: write the transformers layout (config + safetensors) or Meta's (sam3.pt).")
 @click.option("--precision", default=config.AUTO, show_default=True, type=click.Choice(config.PRECISION_CHOICES),
               help="onnx: fp32 (auto) or fp16; tensorrt: fp16 (auto), bf16 or fp32; fp16/bf16 formats: their own.")
 @click.option("--opset", default=config.DEFAULT_OPSET, show_default=True, type=int,
@@ -55,8 +58,10 @@ def convert(**options) -> None:
     ONNX Runtime (predict --weights OUTPUT); --precision fp16 rewrites them to float16. Every ONNX
     conversion is also checked for TensorRT readiness (trt_readiness.json). tensorrt: one engine per
     graph (needs an NVIDIA GPU and the gpu extra), built from INPUT's graphs or from a temporary ONNX
-    export of INPUT. The fidelity gate then runs both on real photos: a conversion with NaN/Inf or
-    under the gate ends FAILED with tag parity=fail.
+    export of INPUT. Meta's sam3.pt is accepted as INPUT by every format; --layout meta writes
+    sam3.pt (+ manifest) for Meta's own package, fp32 (a layout change only), fp16 or bf16. The
+    fidelity gate then runs both on real photos: a conversion with NaN/Inf or under the gate ends
+    FAILED with tag parity=fail.
     """
     from sam3ops.convert.stage import convert_stage
 
