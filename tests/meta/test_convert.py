@@ -83,6 +83,7 @@ def test_a_tracker_only_checkpoint_is_refused(tmp_path):
     assert _untouched(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_convert_stage_takes_metas_pt_and_writes_metas_layout(meta_pt, tmp_path):
     """The seed's command on a tiny sam3.pt, then the converted folder back to Meta's layout: both gated."""
     from sam3ops.convert.stage import convert_stage
@@ -95,3 +96,15 @@ def test_convert_stage_takes_metas_pt_and_writes_metas_layout(meta_pt, tmp_path)
     assert second.outputs.passed and sorted(p.name for p in (tmp_path / "meta").iterdir()) == [
         "manifest.json", "sam3.pt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the temporary folders are gone
+
+
+def test_stages_tell_a_meta_folder_from_a_transformers_one(meta_pt, tmp_path):
+    from sam3ops.checkpoint.kinds import check_weights_dir, layout_of
+    from sam3ops.errors import WeightsError
+
+    convert.to_transformers_dir(source=meta_pt, output=tmp_path / "hf")
+    convert.to_meta_dir(source=meta_pt, output=tmp_path / "meta", precision="fp16")
+    assert (layout_of(tmp_path / "hf"), layout_of(tmp_path / "meta")) == ("transformers", "meta")
+    with pytest.raises(WeightsError, match="holds Meta's sam3.pt, not the transformers layout") as caught:
+        check_weights_dir(tmp_path / "meta")  # what predict, benchmark and the gate call first
+    assert "sam3ops convert --input" in caught.value.hint
