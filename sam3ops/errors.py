@@ -199,6 +199,14 @@ class TrackingUnreachableError(RegistryError):
     hint = "check MLFLOW_TRACKING_URI and that the server is up, then rerun"
 
 
+class TrackingServerError(RegistryError):
+    """The tracking server answered, but with server errors until MLflow's retries ran out (its
+    database or artifact store failed: e.g. a missing S3 bucket)."""
+
+    hint = ("the server is up but its store failed: read the mlflow server's log (with S3 artifacts: does the "
+            "bucket exist, are MLFLOW_S3_ENDPOINT_URL and the server's AWS credentials right), fix it, then rerun")
+
+
 # -- translating other libraries' failures ------------------------------------------------------
 
 
@@ -247,14 +255,27 @@ def transport_failure(exc: BaseException) -> BaseException | None:
     return None
 
 
+def server_kept_failing(exc: BaseException) -> bool:
+    """True when ``exc`` is urllib3 giving up after retrying error statuses: the server answered every
+    time (MLflow retries 5xx), so it is up and something behind it failed."""
+    import urllib3
+
+    failure = transport_failure(exc)
+    return isinstance(failure, urllib3.exceptions.MaxRetryError) and isinstance(
+        failure.reason, urllib3.exceptions.ResponseError)
+
+
 def tracking_error(exc: BaseException) -> Sam3opsError | None:
-    """One of our errors for a tracking-server failure (refused credentials, unreachable), else None."""
+    """One of our errors for a tracking-server failure (refused credentials, unreachable, failing
+    behind its API), else None."""
     import os
 
     uri = safe_url(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
     if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
         return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
+    if type(exc).__module__.startswith("mlflow") and server_kept_failing(exc):
+        return TrackingServerError(f"{uri} kept answering with server errors (HTTP 5xx) until the retries ran out")
     if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
         return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
     return None

@@ -1,0 +1,139 @@
+"""The team server with its artifacts in S3: ``mlflow server --artifacts-destination s3://...`` against
+moto's S3 server on 127.0.0.1. A full-size checkpoint goes up in parts and comes back through
+``sam3ops pull``, verified; a server whose bucket or endpoint is wrong fails a client in one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from sam3ops.checkpoint.manifest import Manifest
+from tests.conftest import subprocess_env
+from tests.support.cli import run_cli
+from tests.support.registry import point_at
+from tests.support.servers import MlflowServer, MotoS3
+
+pytestmark = pytest.mark.slow
+
+CHUNK = 64 * 1024**2  # 52 parts for the 3.36 GB safetensors; S3 takes at most 10,000 parts of >= 5 MiB
+
+
+def s3_server(postgres, moto_s3: MotoS3, tmp_path: Path, *, bucket: str, endpoint: str | None = None) -> MlflowServer:
+    """A started team server on PostgreSQL whose artifacts go to ``s3://bucket/mlflow`` on moto."""
+    return MlflowServer(postgres.new_database(), f"s3://{bucket}/mlflow", log=tmp_path / "server.log",
+                        env=moto_s3.server_env(endpoint)).start()
+
+
+def client_env(server: MlflowServer, **extra: str) -> dict[str, str]:
+    """A team client's environment: the server's URI and no S3 credentials (it never needs them)."""
+    env = subprocess_env(MLFLOW_TRACKING_URI=server.uri, **extra)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MLFLOW_S3_ENDPOINT_URL"):
+        env.pop(name, None)
+    return env
+
+
+def sam3ops(env: dict[str, str], cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["sam3ops", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def run_id_of(result: subprocess.CompletedProcess) -> str:
+    found = re.search(r"\(run ([0-9a-f]{32})\)", result.stdout)
+    assert found, result.stdout[-2000:] + result.stderr[-2000:]
+    return found.group(1)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(16 * 1024**2):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_a_full_size_checkpoint_goes_to_s3_in_parts_and_comes_back_verified(postgres, moto_s3, tmp_path,
+                                                                               monkeypatch):
+    bucket = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
+    server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket)
+    try:
+        env = client_env(server, MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="true",
+                         MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(CHUNK))
+        init = sam3ops(env, tmp_path, "init", "--preset", "full", "--output", str(tmp_path / "full"))
+        assert init.returncode == 0, init.stderr[-2000:]
+        manifest = Manifest.read(tmp_path / "full")
+        weights = next(e for e in manifest.files if e.path == "model.safetensors")
+        assert weights.size > 1024**3
+
+        registered = sam3ops(env, tmp_path, "register", "--run-id", run_id_of(init), "--name", "sam3-s3")
+        assert registered.returncode == 0, registered.stderr[-3000:]
+        point_at(monkeypatch, server.uri)
+        (version,) = mlflow.MlflowClient().search_model_versions("name = 'sam3-s3'")
+        assert version.source.startswith("models:/")
+
+        # The bytes are in the bucket, and S3 put them together from parts: a multipart object's ETag
+        # is md5-of-part-md5s followed by "-<parts>", which a single PUT never gets.
+        s3 = moto_s3.client()
+        keys = {o["Key"]: o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])}
+        (key,) = [k for k in keys if k.endswith("/artifacts/weights/model.safetensors")]
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ContentLength"] == weights.size
+        assert head["ETag"].strip('"').endswith(f"-{math.ceil(weights.size / CHUNK)}"), head["ETag"]
+        assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")  # none left open
+
+        dest = tmp_path / "pulled"
+        pulled = sam3ops(env, tmp_path, "pull", "--name", "sam3-s3", "--version", version.version,
+                         "--dest", str(dest))
+        assert pulled.returncode == 0, pulled.stderr[-3000:]
+        assert "sha256 verified" in pulled.stdout
+        info = json.loads((dest / "MODEL_INFO.json").read_text())
+        assert info["files"] == {e.path: e.sha256 for e in manifest.files} | {
+            "manifest.json": info["files"]["manifest.json"]}
+        assert sha256(dest / "model.safetensors") == weights.sha256  # our own read, not pull's word
+
+        # The S3 credentials live on the server only: no client saw them, no run recorded them.
+        outputs = "".join(r.stdout + r.stderr for r in (init, registered, pulled))
+        runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+        recorded = json.dumps([[r.data.params, r.data.tags] for r in runs])
+        for secret in (MotoS3.SECRET_KEY, MotoS3.ACCESS_KEY):
+            assert secret not in outputs and secret not in recorded
+            assert secret not in server.log.read_text(errors="replace")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("fault", ["missing bucket", "wrong endpoint"])
+def test_a_server_whose_s3_is_wrong_fails_the_client_in_one_line(fault, postgres, moto_s3, tiny_weights, tmp_path,
+                                                                  monkeypatch, capsys):
+    bucket, endpoint = f"absent-{uuid.uuid4().hex[:8]}", None
+    if fault == "wrong endpoint":
+        bucket, endpoint = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}"), "http://127.0.0.1:9"
+    server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket, endpoint=endpoint)
+    try:
+        point_at(monkeypatch, server.uri)
+        # MLflow retries a 5xx 7 times with growing waits (minutes); two quick retries end the same way.
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        shutil.copytree(tiny_weights, tmp_path / "w")  # init verifies and reuses it, then logs its manifest
+        code, _, err = run_cli(capsys, "init", "--preset", "tiny", "--output", str(tmp_path / "w"))
+        assert code == 1
+        lines = [line for line in err.splitlines() if line.startswith("sam3ops: error:")]
+        assert len(lines) == 1, err[-3000:]
+        assert f"{server.uri} kept answering with server errors" in lines[0]
+        assert "bucket exist" in lines[0] and "MLFLOW_S3_ENDPOINT_URL" in lines[0]
+        # The cause is in the server's log, where the hint sends the reader.
+        cause = "NoSuchBucket" if fault == "missing bucket" else "Could not connect to the endpoint URL"
+        assert cause in server.log.read_text(errors="replace")
+
+        (run,) = mlflow.search_runs(experiment_names=["sam3-init"], output_format="list")
+        assert run.info.status == "FAILED" and "kept answering with server errors" in run.data.tags["error"]
+    finally:
+        server.stop()
