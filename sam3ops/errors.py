@@ -199,6 +199,15 @@ class TrackingUnreachableError(RegistryError):
     hint = "check MLFLOW_TRACKING_URI and that the server is up, then rerun"
 
 
+class ArtifactUploadError(RegistryError):
+    """A multipart upload to the tracking server's S3 store whose parts could not be sent: with
+    ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD`` the client PUTs them straight to the S3 endpoint."""
+
+    hint = ("this machine PUTs the parts straight to the S3 endpoint the server signs for (its "
+            "MLFLOW_S3_ENDPOINT_URL): make that reachable from here, or unset MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD "
+            "to upload through the server")
+
+
 class TrackingServerError(RegistryError):
     """The tracking server answered, but with server errors until MLflow's retries ran out (its
     database or artifact store failed: e.g. a missing S3 bucket)."""
@@ -265,6 +274,20 @@ def server_kept_failing(exc: BaseException) -> bool:
         failure.reason, urllib3.exceptions.ResponseError)
 
 
+def failed_multipart_upload(exc: BaseException) -> bool:
+    """True when ``exc`` was raised by MLflow's proxied multipart upload (a part failed on its way to
+    S3). Told by the frame it came from: MLflow raises a bare MlflowException there, whose text lists
+    every part's error, presigned URLs included, so neither its code nor its text can be used."""
+    import traceback
+
+    try:
+        from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+    except ImportError:
+        return False
+    code = HttpArtifactRepository._try_multipart_upload.__code__
+    return any(frame.f_code is code for frame, _ in traceback.walk_tb(exc.__traceback__))
+
+
 def tracking_error(exc: BaseException) -> Sam3opsError | None:
     """One of our errors for a tracking-server failure (refused credentials, unreachable, failing
     behind its API), else None."""
@@ -278,6 +301,10 @@ def tracking_error(exc: BaseException) -> Sam3opsError | None:
         return TrackingServerError(f"{uri} kept answering with server errors (HTTP 5xx) until the retries ran out")
     if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
         return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
+    # Last: the failures of the server itself (above) can come from inside a multipart upload too.
+    if type(exc).__module__.startswith("mlflow") and failed_multipart_upload(exc):
+        return ArtifactUploadError(f"a multipart upload to the artifact store of {uri} failed: its parts did not "
+                                   "reach the S3 endpoint")
     return None
 
 

@@ -137,3 +137,29 @@ def test_a_server_whose_s3_is_wrong_fails_the_client_in_one_line(fault, postgres
         assert run.info.status == "FAILED" and "kept answering with server errors" in run.data.tags["error"]
     finally:
         server.stop()
+
+
+def test_a_client_that_cannot_reach_the_s3_endpoint_fails_its_multipart_upload_in_one_line(
+        postgres, moto_s3, tiny_weights, tmp_path, monkeypatch, capsys):
+    bucket = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
+    # The server reaches S3 as localhost; this client's only way to localhost is a proxy that is down
+    # (as a client outside the network of an internal endpoint), while 127.0.0.1 (the server) is direct.
+    server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket, endpoint=f"http://localhost:{moto_s3.port}")
+    try:
+        point_at(monkeypatch, server.uri)
+        for name, value in {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1",
+                            "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+                            "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": "1000"}.items():  # the manifest: 1.3 kB
+            monkeypatch.setenv(name, value)
+        shutil.copytree(tiny_weights, tmp_path / "w")
+        code, _, err = run_cli(capsys, "init", "--preset", "tiny", "--output", str(tmp_path / "w"))
+        assert code == 1
+        lines = [line for line in err.splitlines() if line.startswith("sam3ops: error:")]
+        assert len(lines) == 1, err[-3000:]
+        assert f"a multipart upload to the artifact store of {server.uri} failed" in lines[0]
+        assert "MLFLOW_S3_ENDPOINT_URL" in lines[0] and "X-Amz-Signature" not in lines[0]
+        (run,) = mlflow.search_runs(experiment_names=["sam3-init"], output_format="list")
+        assert run.info.status == "FAILED" and run.data.tags["error"] == lines[0].removeprefix("sam3ops: error: ")
+        assert not moto_s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads")  # MLflow aborted it
+    finally:
+        server.stop()
