@@ -1,13 +1,13 @@
 """The team server with its artifacts in S3: ``mlflow server --artifacts-destination s3://...`` against
-moto's S3 server on 127.0.0.1. A full-size checkpoint goes up in parts and comes back through
-``sam3ops pull``, verified; a server whose bucket or endpoint is wrong fails a client in one line."""
+moto's S3 server on 127.0.0.1. A 1.4 GB checkpoint goes up in parts and comes back through
+``sam3ops pull``, verified; a server whose bucket or endpoint is wrong, or an S3 endpoint the client
+cannot reach, fails the client in one line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import re
 import shutil
 import subprocess
 import uuid
@@ -24,7 +24,8 @@ from tests.support.servers import MlflowServer, MotoS3
 
 pytestmark = pytest.mark.slow
 
-CHUNK = 64 * 1024**2  # 52 parts for the 3.36 GB safetensors; S3 takes at most 10,000 parts of >= 5 MiB
+CHUNK = 64 * 1024**2  # S3 takes at most 10,000 parts of 5 MiB to 5 GiB
+BIG_TEXT = "tiny-full-text"  # a preset name for this test only (big_text_config)
 
 
 def s3_server(postgres, moto_s3: MotoS3, tmp_path: Path, *, bucket: str, endpoint: str | None = None) -> MlflowServer:
@@ -45,12 +46,6 @@ def sam3ops(env: dict[str, str], cwd: Path, *args: str, timeout: float = 600) ->
     return subprocess.run(["sam3ops", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def run_id_of(result: subprocess.CompletedProcess) -> str:
-    found = re.search(r"\(run ([0-9a-f]{32})\)", result.stdout)
-    assert found, result.stdout[-2000:] + result.stderr[-2000:]
-    return found.group(1)
-
-
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -59,30 +54,47 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def test_a_full_size_checkpoint_goes_to_s3_in_parts_and_comes_back_verified(postgres, moto_s3, tmp_path,
-                                                                               monkeypatch):
+def big_text_config():
+    """The tiny preset with SAM3's full-size text encoder (its CLIP text model, 353 M parameters): a real
+    1.4 GB checkpoint whose forward pass (the tiny vision side at 224 px) takes about a second, where
+    the full preset's takes a minute on 2 cores (registering runs one)."""
+    from transformers import Sam3Config
+
+    from sam3ops.weights import presets
+
+    full, kwargs = Sam3Config().text_config, presets._tiny_kwargs()
+    kwargs["text_config"].update({key: getattr(full, key) for key in (
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")})
+    return Sam3Config(**kwargs)
+
+
+def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_verified(postgres, moto_s3, tmp_path, monkeypatch,
+                                                                         capsys):
+    from sam3ops.registry import register
+    from sam3ops.weights import presets
+    from sam3ops.weights.stage import init_stage
+
     bucket = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
     server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket)
     try:
-        env = client_env(server, MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="true",
-                         MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(CHUNK))
-        init = sam3ops(env, tmp_path, "init", "--preset", "full", "--output", str(tmp_path / "full"))
-        assert init.returncode == 0, init.stderr[-2000:]
-        manifest = Manifest.read(tmp_path / "full")
+        point_at(monkeypatch, server.uri)
+        tiny_or_full = presets.build_config
+        monkeypatch.setattr(presets, "build_config",
+                            lambda preset: big_text_config() if preset == BIG_TEXT else tiny_or_full(preset))
+        init_run = init_stage(preset=BIG_TEXT, output=str(tmp_path / "big")).run_id
+        manifest = Manifest.read(tmp_path / "big")
         weights = next(e for e in manifest.files if e.path == "model.safetensors")
         assert weights.size > 1024**3
 
-        registered = sam3ops(env, tmp_path, "register", "--run-id", run_id_of(init), "--name", "sam3-s3")
-        assert registered.returncode == 0, registered.stderr[-3000:]
-        point_at(monkeypatch, server.uri)
-        (version,) = mlflow.MlflowClient().search_model_versions("name = 'sam3-s3'")
-        assert version.source.startswith("models:/")
+        monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+        monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(CHUNK))
+        version = register(run_id=init_run, name="sam3-s3").version
 
         # The bytes are in the bucket, and S3 put them together from parts: a multipart object's ETag
         # is md5-of-part-md5s followed by "-<parts>", which a single PUT never gets.
         s3 = moto_s3.client()
-        keys = {o["Key"]: o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for o in page.get("Contents", [])}
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])]
         (key,) = [k for k in keys if k.endswith("/artifacts/weights/model.safetensors")]
         head = s3.head_object(Bucket=bucket, Key=key)
         assert head["ContentLength"] == weights.size
@@ -90,17 +102,18 @@ def test_a_full_size_checkpoint_goes_to_s3_in_parts_and_comes_back_verified(post
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")  # none left open
 
         dest = tmp_path / "pulled"
-        pulled = sam3ops(env, tmp_path, "pull", "--name", "sam3-s3", "--version", version.version,
+        pulled = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version", version,
                          "--dest", str(dest))
         assert pulled.returncode == 0, pulled.stderr[-3000:]
         assert "sha256 verified" in pulled.stdout
         info = json.loads((dest / "MODEL_INFO.json").read_text())
-        assert info["files"] == {e.path: e.sha256 for e in manifest.files} | {
-            "manifest.json": info["files"]["manifest.json"]}
+        assert {p: h for p, h in info["files"].items() if p != "manifest.json"} == {
+            e.path: e.sha256 for e in manifest.files}
         assert sha256(dest / "model.safetensors") == weights.sha256  # our own read, not pull's word
 
         # The S3 credentials live on the server only: no client saw them, no run recorded them.
-        outputs = "".join(r.stdout + r.stderr for r in (init, registered, pulled))
+        out, err = capsys.readouterr()
+        outputs = out + err + pulled.stdout + pulled.stderr
         runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
         recorded = json.dumps([[r.data.params, r.data.tags] for r in runs])
         for secret in (MotoS3.SECRET_KEY, MotoS3.ACCESS_KEY):
