@@ -200,17 +200,14 @@ class TrackingUnreachableError(RegistryError):
 
 
 class ArtifactUploadError(RegistryError):
-    """A multipart upload to the tracking server's S3 store whose parts could not be sent: with
-    ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD`` the client PUTs them straight to the S3 endpoint."""
+    """A proxied multipart upload whose parts (PUT by the client straight to S3) did not get there."""
 
-    hint = ("this machine PUTs the parts straight to the S3 endpoint the server signs for (its "
-            "MLFLOW_S3_ENDPOINT_URL): make that reachable from here, or unset MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD "
-            "to upload through the server")
+    hint = ("this machine PUTs the parts to the server's MLFLOW_S3_ENDPOINT_URL: make it reachable from here, "
+            "or unset MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD to upload through the server")
 
 
 class TrackingServerError(RegistryError):
-    """The tracking server answered, but with server errors until MLflow's retries ran out (its
-    database or artifact store failed: e.g. a missing S3 bucket)."""
+    """The tracking server is up but answered 5xx until MLflow's retries ran out (its store failed)."""
 
     hint = ("the server is up but its store failed: read the mlflow server's log (with S3 artifacts: does the "
             "bucket exist, are MLFLOW_S3_ENDPOINT_URL and the server's AWS credentials right), fix it, then rerun")
@@ -264,49 +261,29 @@ def transport_failure(exc: BaseException) -> BaseException | None:
     return None
 
 
-def server_kept_failing(exc: BaseException) -> bool:
-    """True when ``exc`` is urllib3 giving up after retrying error statuses: the server answered every
-    time (MLflow retries 5xx), so it is up and something behind it failed."""
-    import urllib3
-
-    failure = transport_failure(exc)
-    return isinstance(failure, urllib3.exceptions.MaxRetryError) and isinstance(
-        failure.reason, urllib3.exceptions.ResponseError)
-
-
-def failed_multipart_upload(exc: BaseException) -> bool:
-    """True when ``exc`` was raised by MLflow's proxied multipart upload (a part failed on its way to
-    S3). Told by the frame it came from: MLflow raises a bare MlflowException there, whose text lists
-    every part's error, presigned URLs included, so neither its code nor its text can be used."""
-    import traceback
-
-    try:
-        from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
-    except ImportError:
-        return False
-    code = HttpArtifactRepository._try_multipart_upload.__code__
-    return any(frame.f_code is code for frame, _ in traceback.walk_tb(exc.__traceback__))
-
-
 def tracking_error(exc: BaseException) -> Sam3opsError | None:
-    """One of our errors for a tracking-server failure (refused credentials, unreachable, failing
-    behind its API), else None."""
+    """One of our errors for a tracking-server failure (refused credentials, unreachable, failing), else None."""
     import os
+
+    from urllib3.exceptions import MaxRetryError, ResponseError
+
+    from sam3ops.mlflow_frames import raised_by_multipart_upload
 
     uri = safe_url(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
     if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
         return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
-    if type(exc).__module__.startswith("mlflow") and server_kept_failing(exc):
+    if not type(exc).__module__.startswith("mlflow"):
+        return None
+    cause = transport_failure(exc)
+    if isinstance(cause, MaxRetryError) and isinstance(cause.reason, ResponseError):
+        # urllib3 gave up retrying error statuses: the server answered every time, so it is up.
         return TrackingServerError(f"{uri} kept answering with server errors (HTTP 5xx) until the retries ran out")
-    if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
+    if cause is not None:
         return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
-    # Last: the failures of the server itself (above) can come from inside a multipart upload too.
-    if type(exc).__module__.startswith("mlflow") and failed_multipart_upload(exc):
-        return ArtifactUploadError(f"a multipart upload to the artifact store of {uri} failed: its parts did not "
-                                   "reach the S3 endpoint")
+    if raised_by_multipart_upload(exc):  # checked last: the server's own failures can come from inside it too
+        return ArtifactUploadError(f"a multipart upload to the artifact store of {uri} failed: a part did not reach S3")
     return None
-
 
 
 def safe_url(url: str) -> str:
