@@ -59,9 +59,7 @@ class _Probes:
 
     @contextlib.contextmanager
     def __call__(self):
-        from sam3ops.inference.segmenter import Timings
-
-        self.segmenter.timings = Timings()  # the stage split covers measured calls only
+        self.segmenter.reset_timings()  # the stage split covers measured calls only
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.host)
             if self.device.startswith("cuda"):
