@@ -67,7 +67,9 @@ def profile_best(args, source: Path, plan) -> dict:
         sync()
         wall_us = (time.perf_counter() - started) * 1e6
     events = prof.key_averages()
-    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    device_key = "self_device_time_total" if events and hasattr(events[0], "self_device_time_total") \
+        else "self_cuda_time_total"  # renamed in torch 2.4
+    sort = device_key if cuda else "self_cpu_time_total"
     (Path(args.out) / "profile.txt").write_text(
         f"step {step}, {precision}, options {options}, {calls} calls of 1 image x 1 prompt\n\n"
         + events.table(sort_by=sort, row_limit=40))
