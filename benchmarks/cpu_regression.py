@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--after", default="HEAD", help="the commit of the change")
     parser.add_argument("--tiny", default="weights/sam3-tiny", help="tiny preset weights (made when missing)")
     parser.add_argument("--full", default="/tmp/sam3ops-cpu-regression/sam3-full", help="full preset weights")
-    parser.add_argument("--rounds", type=int, default=4, help="alternations on the tiny preset")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations on the tiny preset (0: skip)")
     parser.add_argument("--calls", type=int, default=10, help="timed calls per process, tiny preset")
     parser.add_argument("--full-rounds", type=int, default=2, help="alternations on the full preset (0: skip)")
     parser.add_argument("--full-calls", type=int, default=2)
@@ -116,7 +116,7 @@ def main() -> None:
 
     after = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.after], check=True,
                            capture_output=True, text=True).stdout.strip()
-    presets = {"tiny": (Path(args.tiny), args.rounds, args.calls, "person,cat,cup,dog")}
+    presets = {"tiny": (Path(args.tiny), args.rounds, args.calls, "person,cat,cup,dog")} if args.rounds else {}
     if args.full_rounds:
         presets["full"] = (Path(args.full), args.full_rounds, args.full_calls, "person")
     results = {}
@@ -129,10 +129,10 @@ def main() -> None:
                 init_weights(preset=preset, output=weights, seed=0)
             results[preset] = {"prompts": len(prompts.split(",")),
                                "trees": compare(trees, weights, rounds=rounds, calls=calls, prompts=prompts)}
+            if args.json:  # after each preset: a long run interrupted keeps the presets done
+                Path(args.json).write_text(json.dumps(results, indent=2))
     text = section(results, args.before, after)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
     if args.report:
         with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
             handle.write(text)
