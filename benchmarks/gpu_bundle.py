@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 LIMIT_BYTES = 64 * 2**20  # what one transfer to the GPU host may carry, the tree aside
-PURE_WHEELS = ("sam3==0.1.4", "iopath", "ftfy", "portalocker", "wcwidth")
+# open_clip_torch: where sam3ops.meta finds CLIP's vocabulary (bpe_path()); the file itself travels too.
+PURE_WHEELS = ("sam3==0.1.4", "iopath", "ftfy", "portalocker", "wcwidth", "open_clip_torch")
 BINARY_WHEELS = ("pycocotools",)
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # the host's Python is not known here: one wheel for each
 

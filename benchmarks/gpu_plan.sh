@@ -24,7 +24,7 @@ install_wheels() {  # Meta's package and its small dependencies, without the net
   local path="$PWD"
   if [ -d "$BUNDLE/wheels" ]; then
     if "$PY" -m pip install --quiet --no-index --no-deps --no-build-isolation --find-links "$BUNDLE/wheels" \
-        --target "$WORK/site" sam3 iopath ftfy portalocker wcwidth pycocotools; then
+        --target "$WORK/site" sam3 iopath ftfy portalocker wcwidth pycocotools open_clip_torch; then
       path="$PWD:$WORK/site"
     else
       echo "wheels: install failed (Meta's runtime steps will say unavailable)"
