@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--budget-s", type=float, default=450, help="no step starts past this (8 min run)")
     parser.add_argument("--only", default=None, help="comma-separated step names")
+    parser.add_argument("--skip", default="", help="comma-separated step names recorded as skipped")
     parser.add_argument("--dry", action="store_true", help="each step at its smallest (the CPU dry run)")
     args = parser.parse_args()
     args.weights = args.weights or str(Path(args.work) / "weights")
@@ -207,7 +208,9 @@ def main() -> None:
         if only and step.name not in only:
             continue
         elapsed = time.perf_counter() - started
-        if elapsed + (0 if args.dry else step.budget_s) > args.budget_s:
+        if step.name in args.skip.split(","):
+            outcome = PlanStep(name=step.name, status="skipped", error="asked (--skip)")
+        elif elapsed + (0 if args.dry else step.budget_s) > args.budget_s:
             outcome = PlanStep(name=step.name, status="skipped",
                                error=f"time: {elapsed:.0f} s spent of {args.budget_s:.0f}")
         else:

@@ -7,7 +7,9 @@
 #                                        #       installs the wheels into a scratch folder, runs every step,
 #                                        #       writes $OUT/plan.json, $OUT/profile.txt, $OUT/plan.log
 #   benchmarks/gpu_plan.sh dry           # here, on the CPU: the tiny preset through the same steps, with
-#                                        #       mlflow hidden, then `sam3ops bench --from-json` logs the JSON
+#                                        #       mlflow hidden, then `sam3ops bench --from-json` logs the JSON;
+#                                        #       the steps that compile (flex attention, torch.compile) are
+#                                        #       skipped unless DRY_SKIP= (inductor on 2 CPU cores: many minutes)
 #
 # Afterwards, here: sam3ops bench --from-json <files_at>/plan.json   (a run per step in sam3-benchmark)
 # One host run is sized for 8 minutes: the plan stops starting steps at PLAN_BUDGET_S (450 s).
@@ -53,7 +55,8 @@ case "$MODE" in
     # The host has no mlflow: hide it, so an import of it anywhere in the measuring code fails the dry run.
     mkdir -p "$WORK/no-mlflow" && echo 'raise ImportError("no mlflow on the GPU host")' > "$WORK/no-mlflow/mlflow.py"
     PYTHONPATH="$WORK/no-mlflow:$PYTHONPATH" "$PY" -m benchmarks.gpu_plan --bundle "$BUNDLE" --out "$OUT" \
-      --work "$WORK" --device cpu --image-size 256 --dry --budget-s 100000 2>&1 | tee "$OUT/plan.log"
+      --work "$WORK" --device cpu --image-size 128 --dry --budget-s 100000 ${PLAN_ONLY:+--only "$PLAN_ONLY"} \
+      --skip "${DRY_SKIP-attention_flex,compile_default,compile_cudagraphs}" 2>&1 | tee "$OUT/plan.log"
     "$PY" -m sam3ops bench --from-json "$OUT/plan.json"
     ;;
   *)
