@@ -23,6 +23,7 @@ from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
 from sam3ops.inference.device import resolve_device, resolve_precision
 from sam3ops.inference.result import Result
+from sam3ops.inference.selection import KEEP_ALL, check_top_k, top_k_queries
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ class Segmenter:
         core: the runtime (``TorchCore``, or the ONNX / TensorRT cores of the convert stage).
         processor: the ``Sam3Processor`` saved with the weights.
         score_threshold: keep instances whose score (query score x presence) is above this.
+        top_k: instead, keep the ``top_k`` best-scoring instances of each (image, prompt) pair
+            whatever their score (``score_threshold`` is then not applied); None: the threshold.
         mask_threshold: binarise mask probabilities above this.
         decode_batch: (image, prompt) pairs per decoder call.
     """
 
     def __init__(self, core: ModelCore, processor, *, score_threshold: float = 0.5, mask_threshold: float = 0.5,
-                 decode_batch: int = 8):
+                 decode_batch: int = 8, top_k: int | None = None):
         for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold)):
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"{name} must be between 0 and 1, got {value}")
@@ -62,6 +65,7 @@ class Segmenter:
             raise UsageError(f"decode_batch must be at least 1, got {decode_batch}")
         self.core, self.processor = core, processor
         self.score_threshold, self.mask_threshold, self.decode_batch = score_threshold, mask_threshold, decode_batch
+        self.top_k = check_top_k(top_k)
         # A core that reads prompt strings itself (Meta's) knows its context; else the tokenizer does.
         self.context_length = getattr(core, "context_length", None) or processor.tokenizer.model_max_length
         self.timings = Timings()
@@ -208,8 +212,11 @@ class Segmenter:
         return Outputs(*(torch.cat(parts) for parts in zip(*chunks)))
 
     def _postprocess(self, outputs: Outputs, prompts: list[str], size: tuple[int, int], name: str) -> Result:
+        threshold = self.score_threshold
+        if self.top_k is not None:  # the k best queries of each prompt, whatever their score
+            outputs, threshold = top_k_queries(outputs, self.top_k), KEEP_ALL
         per_prompt = self.processor.post_process_instance_segmentation(
-            outputs, threshold=self.score_threshold, mask_threshold=self.mask_threshold,
+            outputs, threshold=threshold, mask_threshold=self.mask_threshold,
             target_sizes=[size] * len(prompts),
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
