@@ -5,12 +5,18 @@ SAM3's decoder proposes a fixed number of queries per (image, prompt) pair, each
 ``top_k``, each pair keeps its ``k`` highest-scoring queries whatever their score, best first, and the
 threshold is not applied: what SAM users ask for when they want "the 3 best masks", and what shows
 masks at all on random weights (whose scores sit below any useful threshold).
+
+Torch-free at import (the stage configs check ``top_k`` with :func:`check_top_k` before any model loads).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sam3ops.errors import UsageError
-from sam3ops.inference.core import Outputs
+
+if TYPE_CHECKING:
+    from sam3ops.inference.core import Outputs
 
 # Every score passes this: the processor keeps `score > threshold`, and a score can underflow to 0.
 KEEP_ALL = -1.0
