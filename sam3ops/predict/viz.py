@@ -21,6 +21,7 @@ PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#F
            "#FF97FF", "#FECB52", "#1F77B4", "#D62728"]
 MAX_PAGE_SIDE = 512  # the interactive page shows a downscaled copy: every mask pixel is in the page
 RANDOM_BANNER = "RANDOM WEIGHTS: these masks mean nothing"
+SHORT_BANNER = "RANDOM WEIGHTS"
 BANNER_RGB = (200, 0, 0)
 
 
@@ -61,16 +62,21 @@ def overlay(image: Image.Image, result: Result, *, alpha: float = 0.45, random_w
 
 
 def _banner(draw: ImageDraw.ImageDraw, width: int) -> None:
-    """The red random-weights bar across the top, its text as large as fits (at least 10 px)."""
-    size = max(10, width // 18)
+    """The red random-weights bar across the top, its text as large as fits (at least 10 px; on a
+    picture too narrow for the sentence, only its first two words)."""
+    text, size = RANDOM_BANNER, max(10, width // 18)
     font = ImageFont.load_default(size=size)
-    while size > 10 and draw.textlength(RANDOM_BANNER, font=font) > 0.94 * width:
-        size -= 1
-        font = ImageFont.load_default(size=size)
-    left, top, right, bottom = draw.textbbox((0, 0), RANDOM_BANNER, font=font)
+    while draw.textlength(text, font=font) > 0.94 * width and (size > 10 or text != SHORT_BANNER):
+        if size > 10:
+            size -= 1
+            font = ImageFont.load_default(size=size)
+        else:
+            text, size = SHORT_BANNER, max(10, width // 18)
+            font = ImageFont.load_default(size=size)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     pad = max(3, size // 3)
     draw.rectangle([0, 0, width, bottom - top + 2 * pad], fill=BANNER_RGB)
-    draw.text(((width - (right - left)) / 2 - left, pad - top), RANDOM_BANNER, fill=(255, 255, 255), font=font)
+    draw.text(((width - (right - left)) / 2 - left, pad - top), text, fill=(255, 255, 255), font=font)
 
 
 def _png_data_uri(picture: Image.Image) -> str:
