@@ -16,8 +16,8 @@ from sam3ops.convert.config import AUTO, FORMATS
 from sam3ops.errors import UsageError
 from sam3ops.inference.selection import check_top_k
 from sam3ops.predict.config import AUTO as TOP_K_AUTO
-from sam3ops.predict.config import OFF as TOP_K_OFF
 from sam3ops.predict.config import DEFAULT_DEVICE, DEFAULT_OUTPUT, DEFAULT_WEIGHTS, top_k_for
+from sam3ops.predict.config import OFF as TOP_K_OFF
 from sam3ops.registry import DEFAULT_ALIAS, DEFAULT_NAME
 
 AUTO_FORMATS = ("fp16", "onnx")  # plus tensorrt on a GPU with TensorRT

@@ -15,7 +15,8 @@ def banner_rows(picture: np.ndarray) -> int:
     blends between them (anti-aliased letters: red rising to 255, green = blue), a third of it red."""
     rgb = picture[..., :3].astype(int)
     red = np.abs(rgb - BANNER_RGB).sum(axis=-1) < 30
-    blend = (rgb[..., 0] >= BANNER_RGB[0] - 5) & (np.abs(rgb[..., 1] - rgb[..., 2]) <= 12) & (rgb[..., 0] >= rgb[..., 1])
+    reddish = (rgb[..., 0] >= BANNER_RGB[0] - 5) & (rgb[..., 0] >= rgb[..., 1])
+    blend = reddish & (np.abs(rgb[..., 1] - rgb[..., 2]) <= 12)
     banner = (blend.mean(axis=1) > 0.97) & (red.mean(axis=1) > 0.3)
     rows = 0
     while rows < len(banner) and banner[rows]:
