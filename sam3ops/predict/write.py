@@ -100,8 +100,16 @@ def write_result(image: Image.Image, result: Result, folder: Path, *, selection:
                for label, score, mask in zip(result.labels, result.scores, result.masks)]
         (staging / "masks_rle.json").write_text(json.dumps(rle))
         viz.overlay(image, result, random_weights=weights_random).save(staging / "overlay.png")
-        viz.interactive_page(image, result, staging / "page.html", random_weights=weights_random)
+        viz.interactive_page(image, result, staging / "page.html", title=f"{result.image} ({_kept(selection)})",
+                             random_weights=weights_random)
     return folder
+
+
+def _kept(selection: dict) -> str:
+    """Which instances a picture shows, in words."""
+    if selection.get("top_k"):
+        return f"the {selection['top_k']} best per prompt"
+    return f"score above {selection['score_threshold']:g}"
 
 
 def _folder_names(paths: list[Path]) -> list[str]:

@@ -48,6 +48,7 @@ def test_predict_writes_everything_and_tracks_it(capsys, tmp_path, tiny_weights,
         page = (folder / "page.html").read_text()
         assert "plotly.js v" in page and "<script src=" not in page  # plotly.js embedded: opens offline
         assert '"args2"' in page  # per-prompt toggle buttons
+        assert "(score above 0.2)" in page and "RANDOM WEIGHTS" in page
 
     run = _run()
     assert run.info.status == "FINISHED" and run.data.tags["all_inputs_ok"] == "true"
@@ -83,6 +84,7 @@ def test_top_k_on_random_weights_shows_the_k_best_masks_marked_random(capsys, tm
         assert_overlay_shows_masks_and_banner(folder, photo)
         page = (folder / "page.html").read_text()
         assert "<title>RANDOM WEIGHTS: these masks mean nothing</title>" in page
+        assert f"{photo} (the 3 best per prompt)" in page
     run = _run()
     assert run.info.status == "FINISHED" and run.data.params["top_k"] == "3"
 
