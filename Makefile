@@ -39,15 +39,11 @@ perf: setup
 	$(BIN)/python -m benchmarks.bench_sweeps cpu
 
 ## notebook: JupyterLab with notebooks/sam3_test.ipynb and notebooks/benchmark.ipynb open (the
-## `notebooks` extra; NOTEBOOK_ARGS go to `jupyter lab`, e.g. --no-browser or --port=8890)
+## `notebooks` extra, part of dev; NOTEBOOK_ARGS go to `jupyter lab`, e.g. --no-browser or --port=8890)
 NOTEBOOK_ARGS ?=
-notebook: $(BIN)/jupyter-lab
+notebook: setup
 	$(BIN)/jupyter lab workspaces import notebooks/sam3ops.jupyterlab-workspace
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --LabApp.default_url=/lab/workspaces/sam3ops $(NOTEBOOK_ARGS)
-
-$(BIN)/jupyter-lab: $(BIN)/sam3ops
-	$(BIN)/pip install -e '.[dev,notebooks]'
-	@touch $@
 
 ## ui: the MLflow UI on the embedded store
 ui: setup

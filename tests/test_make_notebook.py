@@ -38,8 +38,8 @@ def test_make_notebook_opens_both_notebooks(tmp_path):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "run")}
     args = f"--no-browser --allow-root --port=0 --IdentityProvider.token={TOKEN}"
     # -o: this venv is already set up; the test must not reinstall it.
-    process = subprocess.Popen(["make", "-s", "-o", f"{venv}/bin/sam3ops", "-o", f"{venv}/bin/jupyter-lab", "notebook",
-                                f"VENV={venv}", f"NOTEBOOK_ARGS={args}"],
+    process = subprocess.Popen(["make", "-s", "-o", f"{venv}/bin/sam3ops", "notebook", f"VENV={venv}",
+                                f"NOTEBOOK_ARGS={args}"],
                                cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                start_new_session=True)
     try:
