@@ -84,7 +84,7 @@ def test_top_k_on_random_weights_shows_the_k_best_masks_marked_random(capsys, tm
         assert_overlay_shows_masks_and_banner(folder, photo)
         page = (folder / "page.html").read_text()
         assert "<title>RANDOM WEIGHTS: these masks mean nothing</title>" in page
-        assert f"{photo} (the 3 best per prompt)" in page
+        assert f"{photo.name} (the 3 best per prompt)" in page
     run = _run()
     assert run.info.status == "FINISHED" and run.data.params["top_k"] == "3"
 
