@@ -20,6 +20,7 @@ from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
 from sam3ops.inference.device import resolve_device, resolve_precision
 from sam3ops.inference.result import Result
+from sam3ops.inference.selection import KEEP_ALL, check_top_k, top_k_queries
 from sam3ops.inference.timing import STAGES, Timings
 from sam3ops.inference.tuning import TorchOptions
 
@@ -35,6 +36,8 @@ class Segmenter:
         core: the runtime (``TorchCore``, or the ONNX / TensorRT cores of the convert stage).
         processor: the ``Sam3Processor`` saved with the weights.
         score_threshold: keep instances whose score (query score x presence) is above this.
+        top_k: instead, keep the ``top_k`` best-scoring instances of each (image, prompt) pair
+            whatever their score (``score_threshold`` is then not applied); None: the threshold.
         mask_threshold: binarise mask probabilities above this.
         decode_batch: (image, prompt) pairs per decoder call (default: ``options.decode_batch``).
         options: the speed options that apply here (``batch_pairs``, ``gpu_postprocess``,
@@ -42,7 +45,7 @@ class Segmenter:
     """
 
     def __init__(self, core: ModelCore, processor, *, score_threshold: float = 0.5, mask_threshold: float = 0.5,
-                 decode_batch: int | None = None, options: TorchOptions | None = None):
+                 decode_batch: int | None = None, options: TorchOptions | None = None, top_k: int | None = None):
         self.options = options or TorchOptions()
         decode_batch = self.options.decode_batch if decode_batch is None else decode_batch
         for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold)):
@@ -52,6 +55,7 @@ class Segmenter:
             raise UsageError(f"decode_batch must be at least 1, got {decode_batch}")
         self.core, self.processor = core, processor
         self.score_threshold, self.mask_threshold, self.decode_batch = score_threshold, mask_threshold, decode_batch
+        self.top_k = check_top_k(top_k)
         # A core that reads prompt strings itself (Meta's) knows its context; else the tokenizer does.
         self.context_length = getattr(core, "context_length", None) or processor.tokenizer.model_max_length
         self.timings = Timings(core.device)
@@ -235,8 +239,11 @@ class Segmenter:
         return [Outputs(*(t[i * n:(i + 1) * n] for t in whole)) for i in range(n_images)]
 
     def _postprocess(self, outputs: Outputs, prompts: list[str], size: tuple[int, int], name: str) -> Result:
+        threshold = self.score_threshold
+        if self.top_k is not None:  # the k best queries of each prompt, whatever their score
+            outputs, threshold = top_k_queries(outputs, self.top_k), KEEP_ALL
         per_prompt = self.processor.post_process_instance_segmentation(
-            outputs, threshold=self.score_threshold, mask_threshold=self.mask_threshold,
+            outputs, threshold=threshold, mask_threshold=self.mask_threshold,
             target_sizes=[size] * len(prompts),
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
@@ -252,7 +259,10 @@ class Segmenter:
         """:meth:`_postprocess`'s result, by :func:`~sam3ops.inference.postprocess.select_instances`."""
         from sam3ops.inference.postprocess import select_instances
 
-        which, masks, boxes, scores = select_instances(outputs, size=size, score_threshold=self.score_threshold,
+        threshold = self.score_threshold
+        if self.top_k is not None:  # as in _postprocess
+            outputs, threshold = top_k_queries(outputs, self.top_k), KEEP_ALL
+        which, masks, boxes, scores = select_instances(outputs, size=size, score_threshold=threshold,
                                                        mask_threshold=self.mask_threshold)
         labels = [prompts[i] for i in which.tolist()]
         return Result(name, prompts, masks, boxes, scores, labels, self._semantic_map(outputs.semantic_seg, size))
