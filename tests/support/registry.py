@@ -35,6 +35,16 @@ def fake_run(tags: dict, *, status: str = "FINISHED", weights: Path | None = Non
     return run.info.run_id
 
 
+def convert_run_of(folder: Path, *, format: str = "fp16", precision: str = "fp16") -> str:
+    """A finished convert run that logged ``folder`` as a logged model of its own: for a test that
+    alters a version's stored files (versions of one run share its model's files)."""
+    from sam3ops.registry.logged import log_weights_model
+
+    with tracking.stage_run("convert", tags={"format": format, "precision": precision, "parity": "pass"}) as run:
+        log_weights_model(folder, format=format, precision=precision, tags={"parity": "pass"})
+    return run.info.run_id
+
+
 def image_bytes(name: str = "astronaut") -> bytes:
     """A sample photo as PNG bytes."""
     from sam3ops.predict.samples import sample_image
