@@ -39,7 +39,7 @@ def resolve_weights(weights: str) -> Path:
     import mlflow
 
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=weights))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=_logged_model_uri(weights)))
     except Exception as exc:
         raise WeightsError(f"cannot fetch weights from {weights}: {' '.join(str(exc).split())[:300]}",
                            hint="check the run id or model alias (`mlflow ui`), or pass a local folder") from None
@@ -48,6 +48,17 @@ def resolve_weights(weights: str) -> Path:
     if not found:
         raise WeightsError(f"{weights} holds no SAM3 weights folder (no config.json with processor_config.json)")
     return found[0]
+
+
+def _logged_model_uri(weights: str) -> str:
+    """``runs:/RUN/weights`` of a run that logged its files as a model (tag ``model_id``): that model."""
+    if weights.startswith("runs:/") and weights.rstrip("/").endswith("/weights"):
+        import mlflow
+
+        run_id = weights.removeprefix("runs:/").split("/")[0]
+        if model_id := mlflow.MlflowClient().get_run(run_id).data.tags.get("model_id"):
+            return f"models:/{model_id}"
+    return weights
 
 
 def run_params(config: dict) -> dict:
