@@ -7,7 +7,6 @@ package registry through pip's cache), so it builds one environment for one vers
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -25,10 +24,10 @@ from tests.support.registry import image_bytes
 pytestmark = pytest.mark.slow
 
 PREDICT = r"""
-import base64, json, sys
+import json, sys
 import mlflow
 model = mlflow.pyfunc.load_model("models:/sam3@production")
-[out] = model.predict({"image": base64.b64decode(sys.argv[1]), "prompts": ["person", "cup"]},
+[out] = model.predict({"image": open(sys.argv[1], "rb").read(), "prompts": ["person", "cup"]},
                       params={"score_threshold": 0.0})
 print(json.dumps({"keys": sorted(out), "instances": len(out["labels"]), "size": [out["height"], out["width"]]}))
 """
@@ -49,11 +48,13 @@ def test_a_fresh_environment_from_the_requirements_alone_serves_production(tiny_
     run_id = init_stage(preset="tiny", output=str(tmp_path / "tiny"), seed=0).run_id
     version = register(run_id=run_id, name="sam3").version
     promote(version=version, name="sam3", allow_random=True, reason="fresh-environment test")
-    requirements = Path(mlflow.artifacts.download_artifacts("models:/sam3@production/requirements.txt",
-                                                            dst_path=str(tmp_path / "req")))
+    # MLflow's own way to a model's requirements (only that file is fetched).
+    requirements = Path(mlflow.pyfunc.get_model_dependencies("models:/sam3@production"))
     env_dir = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(image_bytes())
     env = _clean_env(MLFLOW_TRACKING_URI=mlflow.get_tracking_uri(), PIP_DISABLE_PIP_VERSION_CHECK="1")
     installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
@@ -62,7 +63,7 @@ def test_a_fresh_environment_from_the_requirements_alone_serves_production(tiny_
     probe = subprocess.run([str(python), "-c", "import sam3ops"], env=env, cwd=tmp_path, capture_output=True,
                            text=True, timeout=60)
     assert probe.returncode != 0 and "No module named 'sam3ops'" in probe.stderr
-    done = subprocess.run([str(python), "-c", PREDICT, base64.b64encode(image_bytes()).decode()],
+    done = subprocess.run([str(python), "-c", PREDICT, str(photo)],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
