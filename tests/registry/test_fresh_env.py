@@ -56,7 +56,7 @@ def test_a_fresh_environment_from_the_requirements_alone_serves_production(tiny_
     photo = tmp_path / "astronaut.png"
     photo.write_bytes(image_bytes())
     env = _clean_env(MLFLOW_TRACKING_URI=mlflow.get_tracking_uri(), PIP_DISABLE_PIP_VERSION_CHECK="1")
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-compile", "-r", str(requirements)],
                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert installed.returncode == 0, installed.stderr[-3000:]
     # Fresh indeed: sam3ops is nowhere in this environment (only inside the model, as its code).
