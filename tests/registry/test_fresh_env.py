@@ -41,6 +41,30 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _fresh_env(requirements: Path, env: dict[str, str]) -> Path:
+    """The python of a virtual environment made from ``requirements`` alone (no system site packages).
+
+    Built once per requirements file content, into ``SAM3OPS_TEST_ENVS`` (default
+    ``~/.cache/sam3ops/test-envs``), staged and renamed so an interrupted build is never reused:
+    installing torch with its CUDA libraries takes minutes to tens of minutes on a busy disk.
+    """
+    import hashlib
+    import shutil
+
+    root = Path(os.environ.get("SAM3OPS_TEST_ENVS") or Path.home() / ".cache" / "sam3ops" / "test-envs")
+    target = root / hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    if not (target / "bin" / "python").exists():
+        staging = root / f".{target.name}.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        venv.EnvBuilder(with_pip=True, system_site_packages=False).create(staging)
+        installed = subprocess.run([str(staging / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
+                                    "-r", str(requirements)], env=env, capture_output=True, text=True, timeout=3600)
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        staging.rename(target)
+    assert "include-system-site-packages = false" in (target / "pyvenv.cfg").read_text()
+    return target / "bin" / "python"
+
+
 def test_a_fresh_environment_from_the_requirements_alone_serves_production(tiny_weights, tmp_path, capsys):
     import shutil
 
@@ -50,15 +74,10 @@ def test_a_fresh_environment_from_the_requirements_alone_serves_production(tiny_
     promote(version=version, name="sam3", allow_random=True, reason="fresh-environment test")
     # MLflow's own way to a model's requirements (only that file is fetched).
     requirements = Path(mlflow.pyfunc.get_model_dependencies("models:/sam3@production"))
-    env_dir = tmp_path / "fresh"
-    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
-    python = env_dir / "bin" / "python"
+    env = _clean_env(MLFLOW_TRACKING_URI=mlflow.get_tracking_uri(), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    python = _fresh_env(requirements, env)
     photo = tmp_path / "astronaut.png"
     photo.write_bytes(image_bytes())
-    env = _clean_env(MLFLOW_TRACKING_URI=mlflow.get_tracking_uri(), PIP_DISABLE_PIP_VERSION_CHECK="1")
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-compile", "-r", str(requirements)],
-                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert installed.returncode == 0, installed.stderr[-3000:]
     # Fresh indeed: sam3ops is nowhere in this environment (only inside the model, as its code).
     probe = subprocess.run([str(python), "-c", "import sam3ops"], env=env, cwd=tmp_path, capture_output=True,
                            text=True, timeout=60)
