@@ -36,7 +36,8 @@ def test_models_view_lists_every_format_with_latency_and_parity(formats, monkeyp
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 2400, "height": 1000})
+            # The grid renders only the columns in view: wide enough for every metric of both datasets.
+            page = browser.new_page(viewport={"width": 9000, "height": 700})
             page.goto(f"{server.uri}/#/experiments/{experiment.experiment_id}/models?workflowType=machine_learning")
             for text in (*formats.runs, "ms_per_image", "parity_mask_iou"):
                 page.get_by_text(text).first.wait_for(timeout=60_000)
