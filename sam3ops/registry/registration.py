@@ -113,6 +113,7 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
         if model_id is not None:
             weights = _model_manifest(mlflow_client, model_id, Path(tmp))
             tags = _tags(mlflow_client, source, stage, weights)
+            tags["layout"] = _listed_layout(weights)  # the folder here holds the manifest, not the files
         else:
             # A run of an older sam3ops logged no model: its files become one now (the one copy).
             weights = _gather_weights(mlflow_client, source, stage, Path(tmp))
@@ -134,6 +135,16 @@ def _tags(mlflow_client, source, stage: str, weights: Path) -> dict[str, str]:
     tags["manifest_sha256"] = file_hashes(weights / "manifest.json")[0]
     tags.update(benchmark_tags(mlflow_client, source))
     return tags
+
+
+def _listed_layout(weights: Path) -> str:
+    """The layout of the files ``weights/manifest.json`` lists: ``meta`` for Meta's ``sam3.pt`` without a
+    ``config.json`` (as :func:`sam3ops.checkpoint.kinds.is_meta_dir` tells a folder), else ``transformers``."""
+    from sam3ops.checkpoint.layout import META_CHECKPOINT
+    from sam3ops.checkpoint.manifest import Manifest
+
+    listed = {entry.path for entry in Manifest.read(weights).files}
+    return "meta" if META_CHECKPOINT in listed and "config.json" not in listed else "transformers"
 
 
 def _logged_model_id(mlflow_client, run) -> str | None:
