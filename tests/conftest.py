@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import postgres  # noqa: F401 - the PostgreSQL cluster fixture, for any test module
+from tests.support.servers import moto_s3, postgres  # noqa: F401 - PostgreSQL and S3 server fixtures, for any test module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

@@ -59,9 +59,7 @@ class _Probes:
 
     @contextlib.contextmanager
     def __call__(self):
-        from sam3ops.inference.segmenter import Timings
-
-        self.segmenter.timings = Timings()  # the stage split covers measured calls only
+        self.segmenter.reset_timings()  # the stage split covers measured calls only
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.host)
             if self.device.startswith("cuda"):
@@ -105,11 +103,13 @@ def _torch_owns_memory(segmenter) -> bool:
     return isinstance(segmenter.core, (TorchCore, MetaCore))
 
 
-def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5):
+def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5,
+          options=None):
     from sam3ops.inference.segmenter import Segmenter
 
     return Segmenter.from_dir(weights, device=device, precision=precision, compile=runtime == "torch-compile",
-                              runtime="meta" if runtime == "meta" else "auto", score_threshold=score_threshold)
+                              runtime="meta" if runtime == "meta" else "auto", score_threshold=score_threshold,
+                              options=options)
 
 
 def _parity_inputs(config: BenchConfig) -> tuple[list, list[str]]:
@@ -134,11 +134,14 @@ def reference_results(reference_weights: Path, config: BenchConfig) -> list:
 def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
                reference: list | None = None) -> ConfigResult:
     """Benchmark one (runtime, precision) at every batch size of ``config``."""
-    result = ConfigResult(runtime=runtime, precision=precision, device=config.device)
+    options = config.torch_options(runtime)
+    result = ConfigResult(runtime=runtime, precision=precision, device=config.device, options=config.options)
     timer = Timer(config.device)
     started = time.perf_counter()
-    segmenter = _load(weights, runtime, precision, config.device)
+    segmenter = _load(weights, runtime, precision, config.device, options=options)
     result.load_s = time.perf_counter() - started
+    if hasattr(segmenter.core, "attention"):
+        result.attention = segmenter.core.attention()
     log.info("%s: loaded in %.1f s", result.name, result.load_s)
     first = Workload.build(image_size=config.image_size, batch=config.batches[0],
                            prompts_per_image=config.prompts_per_image, photos=config.photos)
@@ -162,7 +165,7 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
         log.info("%s batch %d: %s", result.name, batch,
                  f"{measured.latency.p50_ms:.1f} ms p50" if measured.latency else measured.status)
         result.batches.append(measured)
-    if runtime == "torch-compile" and result.first_call_s is not None and result.batches[0].latency:
+    if options.compile != "off" and result.first_call_s is not None and result.batches[0].latency:
         result.compile_s = max(0.0, result.first_call_s - result.batches[0].latency.mean_ms / 1000.0)
     if reference is not None:
         from sam3ops.convert import parity
@@ -172,7 +175,8 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
     return result
 
 
-def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None) -> BenchResults:
+def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None,
+                  reference_cache: dict | None = None) -> BenchResults:
     """Measure every configuration of ``config``; return the results (nothing is logged here).
 
     Args:
@@ -180,6 +184,8 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
         reference_weights: safetensors weights for the fp32 torch reference (default: ``weights``
             when it holds safetensors; for ONNX graphs or engines pass their source folder, else
             accuracy is not reported), or a Meta-layout folder: Meta's own model is the reference.
+        reference_cache: a dict kept between calls (a benchmark plan's steps): the fp32 reference
+            of the same weights, photos, size and prompts is computed once.
 
     Raises:
         UsageError: a runtime that cannot run the weights, CUDA without a GPU, ...
@@ -194,12 +200,16 @@ def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None)
     reference_dir = check_folder(Path(reference_weights)) if reference_weights is not None else None
 
     def is_reference(pair: tuple[str, str]) -> bool:  # the reference itself: nothing to compare
-        return reference_dir == weights and pair in (("torch", "fp32"), ("meta", "fp32"))
+        return reference_dir == weights and pair in (("torch", "fp32"), ("meta", "fp32")) and not config.options
 
     needs_reference = config.parity and not all(is_reference(pair) for pair in pairs)
     reference = None
     if needs_reference and reference_dir is not None:
-        reference = reference_results(reference_dir, config)
+        key = (str(reference_dir), config.image_size, config.prompts_per_image, config.photos)
+        cache = reference_cache if reference_cache is not None else {}
+        if key not in cache:
+            cache[key] = reference_results(reference_dir, config)
+        reference = cache[key]
     elif needs_reference:
         log.warning("no fp32 reference for %s: pass --reference with its fp32 safetensors source (or a Meta "
                     "checkpoint) to report accuracy", weights)
