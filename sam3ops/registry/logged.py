@@ -49,7 +49,7 @@ def log_weights_model(folder: Path, *, format: str, precision: str, tags: dict[s
     """
     import mlflow
 
-    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, input_example, signature
+    from sam3ops.registry.pyfunc import WEIGHTS_ARTIFACT
 
     folder = Path(folder)
     verify_folder(folder, what=f"the {format} weights folder {folder}", only_listed=True,
@@ -63,17 +63,56 @@ def log_weights_model(folder: Path, *, format: str, precision: str, tags: dict[s
         code = shutil.copytree(CODE_DIR, Path(tmp) / "sam3ops", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         # MLflow names the artifact's folder after the source folder: stage it as `weights` (pull reads there).
         weights = link_tree(folder, Path(tmp) / WEIGHTS_ARTIFACT)
-        mlflow.pyfunc.log_model(
-            name=model.name, model_id=model.model_id, python_model=str(ENTRY_FILE),
-            artifacts={WEIGHTS_ARTIFACT: str(weights)}, code_paths=[str(code)],
-            # A 32x32 image with one prompt: MLflow runs the model on the example once while logging.
-            signature=signature(), input_example=input_example(),
-            pip_requirements=pip_requirements(format, trt_version=tags.get("trt_version")),
-            model_config={"format": format, "precision": precision, "manifest_sha256": manifest_sha256},
-            metadata={"sam3ops": {"format": format, "precision": precision, "source_run_id": run_id}},
-        )
+        with _artifact_bars_as_the_hubs():
+            _log_pyfunc(model, weights, code, format=format, precision=precision, run_id=run_id,
+                        manifest_sha256=manifest_sha256, trt_version=tags.get("trt_version"))
     mlflow.set_tag(MODEL_ID_TAG, model.model_id)
     return model.model_id
+
+
+def _log_pyfunc(model, weights: Path, code: Path, *, format: str, precision: str, run_id: str,
+                manifest_sha256: str, trt_version: str | None) -> None:
+    """``mlflow.pyfunc.log_model`` into the initialized ``model``: the entry, weights, code, requirements."""
+    import mlflow
+
+    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, input_example, signature
+
+    mlflow.pyfunc.log_model(
+        name=model.name, model_id=model.model_id, python_model=str(ENTRY_FILE),
+        artifacts={WEIGHTS_ARTIFACT: str(weights)}, code_paths=[str(code)],
+        # A 32x32 image with one prompt: MLflow runs the model on the example once while logging.
+        signature=signature(), input_example=input_example(),
+        pip_requirements=pip_requirements(format, trt_version=trt_version),
+        # No model_config: MLflow logs it as params of the active run (download, init and convert
+        # runs would carry format/precision/manifest_sha256 params). The pyfunc reads these from the
+        # MLmodel's metadata (:func:`sam3ops.registry.pyfunc.shipped_metadata`), logged nowhere else.
+        metadata={"sam3ops": {"format": format, "precision": precision, "manifest_sha256": manifest_sha256,
+                              "source_run_id": run_id}},
+    )
+
+
+@contextlib.contextmanager
+def _artifact_bars_as_the_hubs():
+    """MLflow's artifact progress bars off while logging where the hub's are off
+    (``HF_HUB_DISABLE_PROGRESS_BARS``): log_model downloads the model back to run its input example,
+    with a "Downloading artifacts" bar. ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``, when set, decides."""
+    import os
+
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled
+
+        quiet = are_progress_bars_disabled()
+    except ImportError:
+        quiet = False
+    if not quiet or key in os.environ:
+        yield
+        return
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
 
 
 def link_tree(folder: Path, target: Path) -> Path:
