@@ -137,3 +137,16 @@ def test_serve_answers_invocations(server, sources, published, tmp_path, monkeyp
             assert set(error) <= {"error_code", "message", "sqlstate", "error_class"} and len(message) < 200, error
     finally:
         stop_process_group(proc)
+
+
+def test_format_precision_and_manifest_sha256_come_from_the_mlmodels_metadata(tmp_path):
+    """Logged models carry them in the MLmodel's metadata (no model_config: MLflow would log it as
+    params of the stage's run); a folder outside a model gives {} (model_config then decides)."""
+    from sam3ops.registry.pyfunc import shipped_metadata
+
+    weights = tmp_path / "model" / "artifacts" / "weights"
+    weights.mkdir(parents=True)
+    assert shipped_metadata(weights) == {}
+    (tmp_path / "model" / "MLmodel").write_text(
+        "flavors: {}\nmetadata:\n  sam3ops:\n    format: fp16\n    precision: fp16\n    manifest_sha256: abc\n")
+    assert shipped_metadata(weights) == {"format": "fp16", "precision": "fp16", "manifest_sha256": "abc"}
