@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.seaweed import seaweed_s3  # noqa: F401 - SeaweedFS's S3 gateway, for the multi-GB round trips
 from tests.support.servers import moto_s3, postgres  # noqa: F401 - PostgreSQL and S3 server fixtures, for any test module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -223,12 +223,9 @@ def start_mlflow_server(kind: str, tmp: Path, request) -> MlflowServer:
     return MlflowServer(backend, tmp / "artifacts", log=tmp / "server.log").start()
 
 
-class MotoS3:
-    """moto's S3 server (``moto_server``) on 127.0.0.1: an S3-compatible endpoint with fake credentials.
-
-    It keeps objects in its own process (large ones spill to temp files) and speaks the S3 API MLflow's
-    artifact repository and presigned URLs use, multipart uploads included.
-    """
+class S3Endpoint:
+    """An S3-compatible server on 127.0.0.1 with fake credentials: what the tests share of moto's and
+    SeaweedFS's (:mod:`tests.support.seaweed`); subclasses start and stop the process."""
 
     ACCESS_KEY, SECRET_KEY, REGION = "testing-access-key", "testing-s3cret-key-never-logged", "us-east-1"
 
@@ -239,14 +236,6 @@ class MotoS3:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60) -> MotoS3:
-        command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
-                                         start_new_session=True)
-        wait_for_http(f"{self.endpoint}/moto-api/", timeout=timeout, proc=self.proc, log=self.log)
-        return self
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -269,6 +258,23 @@ class MotoS3:
         """Create bucket ``name``; return it."""
         self.client().create_bucket(Bucket=name)
         return name
+
+
+class MotoS3(S3Endpoint):
+    """moto's S3 server (``moto_server``) on 127.0.0.1: an S3-compatible endpoint with fake credentials.
+
+    It keeps objects in its own process (large ones spill to temp files) and speaks the S3 API MLflow's
+    artifact repository and presigned URLs use, multipart uploads included. It serves a ranged GET by
+    reading the whole object first: a multi-GB object read back in 8 MB ranges takes many minutes here.
+    """
+
+    def start(self, timeout: float = 60) -> MotoS3:
+        command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
+                                         start_new_session=True)
+        wait_for_http(f"{self.endpoint}/moto-api/", timeout=timeout, proc=self.proc, log=self.log)
+        return self
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,18 @@
-"""The team server with its artifacts in S3: ``mlflow server --artifacts-destination s3://...`` against
-moto's S3 server on 127.0.0.1. A 1.4 GB checkpoint goes up in parts and comes back through
-``sam3ops pull``, verified; a server whose bucket or endpoint is wrong, or an S3 endpoint the client
-cannot reach, fails the client in one line."""
+"""The team server with its artifacts in S3: ``mlflow server --artifacts-destination s3://...`` on 127.0.0.1.
+A 1.4 GB checkpoint goes up in parts and comes back through ``sam3ops pull``, verified, against
+SeaweedFS's S3 gateway (moto serves each of the server's 8 MB ranged GETs by reading the whole object:
+over 10 minutes for that one file); a server whose bucket or endpoint is wrong, or an S3 endpoint the
+client cannot reach, fails the client in one line, against moto's S3 server."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import resource
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from sam3ops.checkpoint.manifest import Manifest
 from tests.conftest import subprocess_env
 from tests.support.cli import run_cli
 from tests.support.registry import point_at
-from tests.support.servers import MlflowServer, MotoS3
+from tests.support.servers import MlflowServer, S3Endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +31,10 @@ CHUNK = 64 * 1024**2  # S3 takes at most 10,000 parts of 5 MiB to 5 GiB
 BIG_TEXT = "tiny-full-text"  # a preset name for this test only (big_text_config)
 
 
-def s3_server(postgres, moto_s3: MotoS3, tmp_path: Path, *, bucket: str, endpoint: str | None = None) -> MlflowServer:
-    """A started team server on PostgreSQL whose artifacts go to ``s3://bucket/mlflow`` on moto."""
+def s3_server(postgres, s3: S3Endpoint, tmp_path: Path, *, bucket: str, endpoint: str | None = None) -> MlflowServer:
+    """A started team server on PostgreSQL whose artifacts go to ``s3://bucket/mlflow`` on ``s3``."""
     return MlflowServer(postgres.new_database(), f"s3://{bucket}/mlflow", log=tmp_path / "server.log",
-                        env=moto_s3.server_env(endpoint)).start()
+                        env=s3.server_env(endpoint)).start()
 
 
 def client_env(server: MlflowServer, **extra: str) -> dict[str, str]:
@@ -68,14 +71,26 @@ def big_text_config():
     return Sam3Config(**kwargs)
 
 
-def test_a_large_checkpoint_goes_to_s3_in_parts(postgres, moto_s3, tmp_path, monkeypatch,
-                                                                         capsys):
+def peak_rss_mb(pid: int) -> int:
+    """The largest peak resident set (VmHWM) among ``pid`` and its descendants, in MB."""
+    import psutil
+
+    process = psutil.Process(pid)
+    peaks = []
+    for proc in [process, *process.children(recursive=True)]:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peaks.append(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+    return max(peaks)
+
+
+def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(postgres, seaweed_s3, tmp_path,
+                                                                             monkeypatch, capsys):
     from sam3ops.registry import register
     from sam3ops.weights import presets
     from sam3ops.weights.stage import init_stage
 
-    bucket = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
-    server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket)
+    bucket = seaweed_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
+    server = s3_server(postgres, seaweed_s3, tmp_path, bucket=bucket)
     try:
         point_at(monkeypatch, server.uri)
         tiny_or_full = presets.build_config
@@ -84,7 +99,9 @@ def test_a_large_checkpoint_goes_to_s3_in_parts(postgres, moto_s3, tmp_path, mon
         # init uploads the files (it logs them as the run's model); register only points at that model.
         monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
         monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(CHUNK))
+        started = time.perf_counter()
         init_run = init_stage(preset=BIG_TEXT, output=str(tmp_path / "big")).run_id
+        up_s = time.perf_counter() - started
         manifest = Manifest.read(tmp_path / "big")
         weights = next(e for e in manifest.files if e.path == "model.safetensors")
         assert weights.size > 1024**3
@@ -94,7 +111,7 @@ def test_a_large_checkpoint_goes_to_s3_in_parts(postgres, moto_s3, tmp_path, mon
 
         # The bytes are in the bucket, and S3 put them together from parts: a multipart object's ETag
         # is md5-of-part-md5s followed by "-<parts>", which a single PUT never gets.
-        s3 = moto_s3.client()
+        s3 = seaweed_s3.client()
         keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                 for o in page.get("Contents", [])]
         (key,) = [k for k in keys if k.endswith("/artifacts/weights/model.safetensors")]
@@ -102,36 +119,14 @@ def test_a_large_checkpoint_goes_to_s3_in_parts(postgres, moto_s3, tmp_path, mon
         assert head["ContentLength"] == weights.size
         assert head["ETag"].strip('"').endswith(f"-{math.ceil(weights.size / CHUNK)}"), head["ETag"]
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")  # none left open
+        shutil.rmtree(tmp_path / "big")  # the original is not needed to check the copy: its disk space is
 
-        # The S3 credentials live on the server only: no client saw them, no run recorded them.
-        out, err = capsys.readouterr()
-        outputs = out + err
-        runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-        recorded = json.dumps([[r.data.params, r.data.tags] for r in runs])
-        for secret in (MotoS3.SECRET_KEY, MotoS3.ACCESS_KEY):
-            assert secret not in outputs and secret not in recorded
-            assert secret not in server.log.read_text(errors="replace")
-    finally:
-        server.stop()
-
-
-def test_a_version_in_s3_comes_back_through_pull_verified(postgres, moto_s3, tiny_weights, tmp_path, monkeypatch):
-    """The tiny preset: moto serves every ranged GET by reading the whole object, so the server's copy of a
-    1.4 GB object from moto (~170 ranged GETs) took over 10 minutes on the loaded 2-core machine."""
-    from sam3ops.registry import register
-    from sam3ops.weights.stage import init_stage
-
-    bucket = moto_s3.new_bucket(f"team-{uuid.uuid4().hex[:8]}")
-    server = s3_server(postgres, moto_s3, tmp_path, bucket=bucket)
-    try:
-        point_at(monkeypatch, server.uri)
-        shutil.copytree(tiny_weights, tmp_path / "tiny")
-        manifest = Manifest.read(tmp_path / "tiny")
-        version = register(run_id=init_stage(preset="tiny", output=str(tmp_path / "tiny")).run_id,
-                           name="sam3-s3").version
+        # ... and they come back, as a backend service pulls them: the CLI, with no S3 credentials.
         dest = tmp_path / "pulled"
-        pulled = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version", version,
-                         "--dest", str(dest))
+        started = time.perf_counter()
+        pulled = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version",
+                         registered.version, "--dest", str(dest))
+        back_s = time.perf_counter() - started
         assert pulled.returncode == 0, pulled.stderr[-3000:]
         assert "sha256 verified" in pulled.stdout
         info = json.loads((dest / "MODEL_INFO.json").read_text())
@@ -139,7 +134,21 @@ def test_a_version_in_s3_comes_back_through_pull_verified(postgres, moto_s3, tin
             e.path: e.sha256 for e in manifest.files}
         for entry in manifest.files:  # our own read, not pull's word
             assert sha256(dest / entry.path) == entry.sha256, entry.path
-        assert MotoS3.SECRET_KEY not in pulled.stdout + pulled.stderr
+        pull_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024  # the largest child waited for
+        measured = (f"{weights.size / 1e9:.2f} GB up (init) {up_s:.0f} s, back (pull) {back_s:.0f} s; peak RSS: "
+                    f"pull {pull_rss} MB, mlflow server {peak_rss_mb(server.proc.pid)} MB, "
+                    f"SeaweedFS {peak_rss_mb(seaweed_s3.proc.pid)} MB")
+
+        # The S3 credentials live on the server only: no client saw them, no run recorded them.
+        out, err = capsys.readouterr()
+        outputs = out + err + pulled.stdout + pulled.stderr
+        runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+        recorded = json.dumps([[r.data.params, r.data.tags] for r in runs])
+        for secret in (S3Endpoint.SECRET_KEY, S3Endpoint.ACCESS_KEY):
+            assert secret not in outputs and secret not in recorded
+            assert secret not in server.log.read_text(errors="replace")
+        with capsys.disabled():  # seen with -s: what the README quotes
+            print(f"\nmeasured: {measured}")
     finally:
         server.stop()
 
