@@ -47,7 +47,10 @@ class SeaweedS3(S3Endpoint):
                    "-s3.port.iceberg": "0", "-s3.port.lance": "0", "-s3.autoCreateBucket": "false",
                    "-master.telemetry": "false", "-webdav": "false", "-admin.ui": "false",
                    "-filer.localSocket": str(self.root / "filer.sock"), "-s3.localSocket": str(self.root / "s3.sock")}
-        return [str(VENV_BIN / "weed"), "mini", *(f"{flag}={value}" for flag, value in options.items())]
+        # Logs to stderr (our log file), not glog files in /tmp; config files (security.toml, ...) from
+        # this folder only, not from ~/.seaweedfs or /etc/seaweedfs.
+        return [str(VENV_BIN / "weed"), "-logtostderr", f"-config_dir={self.root}", "mini",
+                *(f"{flag}={value}" for flag, value in options.items())]
 
     def start(self, timeout: float = 60) -> SeaweedS3:
         if not (VENV_BIN / "weed").is_file():
