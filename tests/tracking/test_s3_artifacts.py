@@ -88,6 +88,30 @@ def timed(monkeypatch, owner: type, method: str) -> list[float]:
     return seconds
 
 
+def assert_stored_in_parts(s3: S3Endpoint, bucket: str, name: str, size: int) -> None:
+    """The weights file ``name`` is in the bucket, put together by S3 from parts: a multipart object's ETag
+    is md5-of-part-md5s followed by "-<parts>", which a single PUT never gets; no upload is left open."""
+    client = s3.client()
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    (key,) = [k for k in keys if k.endswith(f"/artifacts/weights/{name}")]
+    head = client.head_object(Bucket=bucket, Key=key)
+    assert head["ContentLength"] == size
+    assert head["ETag"].strip('"').endswith(f"-{math.ceil(size / CHUNK)}"), head["ETag"]
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def assert_pulled_intact(pulled: subprocess.CompletedProcess, dest: Path, manifest: Manifest) -> None:
+    """The pull succeeded, says it verified, and every file in ``dest`` has the registered sha256 (our own read)."""
+    assert pulled.returncode == 0, pulled.stderr[-3000:]
+    assert "sha256 verified" in pulled.stdout
+    info = json.loads((dest / "MODEL_INFO.json").read_text())
+    assert {p: h for p, h in info["files"].items() if p != "manifest.json"} == {
+        e.path: e.sha256 for e in manifest.files}
+    for entry in manifest.files:  # not pull's word for it
+        assert sha256(dest / entry.path) == entry.sha256, entry.path
+
+
 def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(postgres, seaweed_s3, tmp_path,
                                                                              monkeypatch, capsys):
     from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
@@ -117,16 +141,7 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
         registered = register(run_id=init_run, name="sam3-s3")
         assert registered.tags["size_bytes"] == str(sum(e.size for e in manifest.files))
 
-        # The bytes are in the bucket, and S3 put them together from parts: a multipart object's ETag
-        # is md5-of-part-md5s followed by "-<parts>", which a single PUT never gets.
-        s3 = seaweed_s3.client()
-        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for o in page.get("Contents", [])]
-        (key,) = [k for k in keys if k.endswith("/artifacts/weights/model.safetensors")]
-        head = s3.head_object(Bucket=bucket, Key=key)
-        assert head["ContentLength"] == weights.size
-        assert head["ETag"].strip('"').endswith(f"-{math.ceil(weights.size / CHUNK)}"), head["ETag"]
-        assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")  # none left open
+        assert_stored_in_parts(seaweed_s3, bucket, "model.safetensors", weights.size)
         shutil.rmtree(tmp_path / "big")  # its hashes are in the manifest: free its 1.4 GB before the copy comes
 
         # ... and they come back, as a backend service pulls them: the CLI, with no S3 credentials.
@@ -135,16 +150,9 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
         pulled, pull_rss = sam3ops(client_env(server), tmp_path, "pull", "--name", "sam3-s3", "--version",
                                    registered.version, "--dest", str(dest))
         back_s = time.perf_counter() - started
-        assert pulled.returncode == 0, pulled.stderr[-3000:]
-        assert "sha256 verified" in pulled.stdout
-        info = json.loads((dest / "MODEL_INFO.json").read_text())
-        assert {p: h for p, h in info["files"].items() if p != "manifest.json"} == {
-            e.path: e.sha256 for e in manifest.files}
-        for entry in manifest.files:  # our own read, not pull's word
-            assert sha256(dest / entry.path) == entry.sha256, entry.path
+        assert_pulled_intact(pulled, dest, manifest)
         measured = (f"{weights.size / 1e9:.2f} GB up {sum(upload_s):.0f} s (init {init_s:.0f} s in all), back (pull) "
-                    f"{back_s:.0f} s; peak RSS: "
-                    f"pull {pull_rss} MB, mlflow server {peak_rss_mb(server.proc.pid)} MB, "
+                    f"{back_s:.0f} s; peak RSS: pull {pull_rss} MB, mlflow server {peak_rss_mb(server.proc.pid)} MB, "
                     f"SeaweedFS {peak_rss_mb(seaweed_s3.proc.pid)} MB")
 
         # The S3 credentials live on the server only: no client saw them, no run recorded them.
