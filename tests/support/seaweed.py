@@ -7,8 +7,8 @@ moto on 2 cores. SeaweedFS reads only the range, keeps objects on disk (its memo
 ``GOMEMLIMIT``) and assembles multipart uploads with S3's ``<md5>-<parts>`` ETag.
 
 ``weed mini`` runs master, volume, filer and S3 gateway in one process. Every port it opens gets a
-free one here (its defaults, 8333 and friends, would collide between parallel runs), the parts a test
-does not use are off, and so is its telemetry: nothing leaves the machine.
+free one here (its defaults, 8333 and friends, would collide between parallel runs), WebDAV and the
+table catalogs are off, and so is its telemetry: nothing leaves the machine.
 """
 
 from __future__ import annotations
