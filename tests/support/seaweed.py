@@ -14,6 +14,7 @@ table catalogs are off, and so is its telemetry: nothing leaves the machine.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class SeaweedS3(S3Endpoint):
 @pytest.fixture(scope="session")
 def seaweed_s3(tmp_path_factory):
     """SeaweedFS's S3 gateway for the session."""
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    root = tmp_path_factory.mktemp("seaweed")
+    server = SeaweedS3(root).start()
     yield server
     server.stop()
+    shutil.rmtree(root / "data", ignore_errors=True)  # GBs that pytest would keep for its last three runs

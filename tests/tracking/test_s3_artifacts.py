@@ -167,6 +167,8 @@ def test_a_large_checkpoint_goes_to_s3_in_parts_and_comes_back_through_pull(post
             print(f"\nmeasured: {measured}")
     finally:
         server.stop()
+        for folder in ("big", "pulled"):  # 1.4 GB each, which pytest would keep for its last three runs
+            shutil.rmtree(tmp_path / folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("fault", ["missing bucket", "wrong endpoint"])
