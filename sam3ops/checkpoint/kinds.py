@@ -2,7 +2,8 @@
 
 A folder is a SAM3 checkpoint when it has ``config.json`` and ``processor_config.json`` (the layout of
 the ``facebook/sam3`` hub repo, see the README's "Weights folders" section) and the weights in one
-of three kinds: safetensors (transformers), the three ONNX graphs, or the three TensorRT engines.
+of four kinds: safetensors (transformers), the three ONNX graphs, the three TensorRT engines, or
+the three AOTInductor packages.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from sam3ops.checkpoint.layout import ENGINES, ONNX_GRAPHS, REQUIRED_FILES
+from sam3ops.checkpoint.layout import AOTI_PACKAGES, AOTI_SIDECAR, ENGINES, ONNX_GRAPHS, REQUIRED_FILES
 from sam3ops.errors import UsageError, WeightsError, WeightsNotFoundError
 
 
@@ -31,6 +32,20 @@ def is_engine_dir(weights_dir: Path) -> bool:
     return all((Path(weights_dir) / name).is_file() for name in ENGINES)
 
 
+def is_aoti_dir(weights_dir: Path) -> bool:
+    """True when the folder holds the three AOTInductor packages of ``sam3ops convert --format aoti``."""
+    return all((Path(weights_dir) / name).is_file() for name in AOTI_PACKAGES)
+
+
+def aoti_sidecar(weights_dir: Path) -> dict:
+    """The build record of an AOTInductor folder (torch version, device, GPU, batch range), or ``{}``."""
+    with contextlib.suppress(ValueError, OSError):
+        data = json.loads((Path(weights_dir) / AOTI_SIDECAR).read_text())
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
 def engine_sidecar(weights_dir: Path) -> dict:
     """The build record of an engine folder (TensorRT version, GPU, precision, profiles), or ``{}``.
 
@@ -46,12 +61,14 @@ def engine_sidecar(weights_dir: Path) -> dict:
 
 
 def check_weights_dir(weights_dir: Path) -> Path:
-    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors, ONNX or engines); :class:`WeightsError` otherwise."""
+    """``weights_dir`` if it holds a SAM3 checkpoint (safetensors, ONNX, engines or AOTInductor packages);
+    :class:`WeightsError` otherwise."""
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
         raise WeightsNotFoundError(f"weights folder {weights_dir} not found")
     missing = [name for name in REQUIRED_FILES if not (weights_dir / name).is_file()]
-    has_weights = any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)
+    has_weights = (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)
+                   or is_aoti_dir(weights_dir))
     if missing or not has_weights:
         raise WeightsError(f"{weights_dir} is not a complete SAM3 checkpoint "
                            f"(missing {', '.join(missing) or 'weights'})")
