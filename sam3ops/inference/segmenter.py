@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam3ops.checkpoint.kinds import check_weights_dir, is_engine_dir, is_onnx_dir
+from sam3ops.checkpoint.kinds import check_weights_dir, is_aoti_dir, is_engine_dir, is_onnx_dir
 from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
 from sam3ops.inference.device import resolve_device, resolve_precision
@@ -68,16 +68,19 @@ class Segmenter:
 
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
-                 **kwargs) -> Segmenter:
+                 force: bool = False, **kwargs) -> Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
         A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
         (``precision`` and ``compile`` do not apply there: the graphs fix them); a folder of
-        TensorRT engines on TensorRT (``device`` must be ``cuda``).
+        TensorRT engines on TensorRT (``device`` must be ``cuda``); a folder of AOTInductor packages
+        on their compiled code (``device`` of the type they were compiled for; ``force`` runs
+        packages of another torch release, GPU or CPU instruction set anyway).
 
         Raises:
             WeightsError: the folder is missing or incomplete.
             UsageError: unknown precision, or CUDA requested without a GPU.
+            ServingError: AOTInductor packages compiled elsewhere (see ``AotiCore``), unless ``force``.
         """
         from transformers import Sam3Model, Sam3Processor
 
@@ -92,6 +95,10 @@ class Segmenter:
             from sam3ops.inference.trt_core import TrtCore
 
             return cls(TrtCore(weights_dir, device=device), processor, **kwargs)
+        if is_aoti_dir(weights_dir):
+            from sam3ops.inference.aoti_core import AotiCore
+
+            return cls(AotiCore(weights_dir, device=device, force=force), processor, **kwargs)
         model = Sam3Model.from_pretrained(weights_dir, dtype=dtype).to(torch_device)
         return cls(TorchCore(model, compile=compile), processor, **kwargs)
 
