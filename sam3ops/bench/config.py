@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from sam3ops.errors import UsageError
 from sam3ops.inference.options import PRECISIONS
 
-RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt")
+RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt", "aoti")
 DEFAULT_BATCHES = (1, 4, 8, 16)
 DEFAULT_MAX_RUNS = 20  # `compare`: how many of the newest benchmark runs to read
 MAX_BATCH = 1024
@@ -62,8 +62,8 @@ class BenchConfig:
     Args:
         weights: a local weights folder (safetensors, ONNX graphs or TensorRT engines).
         runtime: ``auto`` picks from the folder: torch for safetensors, onnx for graphs,
-            tensorrt for engines.
-        precisions: torch runs each; ONNX graphs and engines have theirs fixed at conversion.
+            tensorrt for engines, aoti for AOTInductor packages.
+        precisions: torch runs each; ONNX graphs, engines and packages have theirs fixed at conversion.
         batches: images per call.
         image_size: side of the square photos fed in (real photos resized; the processor then
             resizes them to the model's input like any other picture).

@@ -4,9 +4,11 @@ Each graph is exported on its own with a dynamic batch axis, then passes ``onnx.
 check and shape inference. The encoders go through the dynamo exporter, which traces with fake
 tensors: no real activations, so the full preset's vision encoder exports at 2.9 GB peak RSS
 instead of ~11 GB with the TorchScript tracer (measured). Their weights are written as external
-data beside the graph (``*.onnx.data``). The decoder goes through the TorchScript exporter: the
-dynamo one fails on a ``view`` in SAM3's DETR decoder, and the decoder is small. The output folder
-also carries the config, processor and tokenizer files, so the Segmenter can run it.
+data beside the graph (``*.onnx.data``). The decoder still goes through the TorchScript exporter,
+though its module now traces under ``torch.export`` too (:func:`_static_coords`, which the
+AOTInductor packages need): moving it to dynamo changes the graph that the float16 rewrite and the
+TensorRT readiness check were validated on. The output folder also carries the config, processor
+and tokenizer files, so the Segmenter can run it.
 """
 
 from __future__ import annotations
