@@ -97,25 +97,6 @@ def build_packages(*, source: Path, output: Path, precision: str = "fp32", devic
     return AotiBuild(output, packages, precision, sum(p.stat().st_size for p in packages), seconds, sidecar)
 
 
-class _Text4dMask(torch.nn.Module):
-    """The text encoder of the ONNX export's ``_Text``, handed its attention mask already in 4-D
-    (causal and padding, as transformers would build it: the same outputs, checked by the tests).
-
-    Why: with transformers building that mask itself, AOTInductor (torch 2.14.1, CPU) compiled a
-    text package whose outputs were wrong (0.14-0.26 off on the tiny preset, rows after the first
-    of a batch, and not the same from build to build) while the exported program ran exactly.
-    """
-
-    def __init__(self, text):
-        super().__init__()
-        self.text = text
-
-    def forward(self, input_ids, attention_mask):
-        length = input_ids.shape[-1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
-        return self.text(input_ids, causal[None, None] & attention_mask.bool()[:, None, None, :])
-
-
 def _parts(core, source: Path) -> dict[str, tuple[torch.nn.Module, tuple]]:
     """Each package's module and its batch-2 example inputs (the decoder's from one real encoder pass)."""
     from transformers import Sam3Processor
@@ -131,7 +112,7 @@ def _parts(core, source: Path) -> dict[str, tuple[torch.nn.Module, tuple]]:
         vision = tuple(t.expand(2, *t.shape[1:]).contiguous() for t in _Vision(core)(pixel_values[:1]))
         features = _Text(core)(text.input_ids, text.attention_mask)
     return {"vision.pt2": (_Vision(core), (pixel_values,)),
-            "text.pt2": (_Text4dMask(_Text(core)), (text.input_ids, text.attention_mask)),
+            "text.pt2": (_Text(core), (text.input_ids, text.attention_mask)),
             "decoder.pt2": (_Decoder(core), (*vision, features, text.attention_mask))}
 
 
