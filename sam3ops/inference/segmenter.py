@@ -202,7 +202,8 @@ class Segmenter:
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
         if labels:
-            masks = torch.cat([found["masks"].bool() for found in per_prompt]).cpu().numpy()
+            # A prompt with no instance keeps its masks at the mask head's size: leave it out of the cat.
+            masks = torch.cat([found["masks"].bool() for found in per_prompt if len(found["scores"])]).cpu().numpy()
             boxes = torch.cat([found["boxes"] for found in per_prompt]).cpu().numpy().astype(np.float32)
             scores = torch.cat([found["scores"] for found in per_prompt]).cpu().numpy().astype(np.float32)
         else:

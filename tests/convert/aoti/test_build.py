@@ -185,7 +185,7 @@ def test_bad_input_fails_before_compiling(aoti_dir, tiny_weights, tmp_path):
 def _refused(capsys, tmp_path, tiny_weights, argv, line):
     code, _, err = run_cli(capsys, "convert", "--input", str(tiny_weights), "--format", "aoti",
                            "--output", "out", *argv)
-    assert code == 1 and line in err.strip().splitlines()[-1], err
+    assert code == 2 and line in err.strip().splitlines()[-1], err  # 2: a usage error
     run = mlflow.search_runs(experiment_names=["sam3-convert"], output_format="list")[0]
     assert run.info.status == "FAILED" and line in run.data.tags["error"]
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
