@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-fast lint perf ui clean
+.PHONY: setup demo test test-fast lint perf ui notebook clean
 
 $(BIN)/sam3ops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ lint: setup
 perf: setup
 	$(BIN)/python -m benchmarks.weights_stage
 	$(BIN)/python -m benchmarks.bench_sweeps cpu
+
+## notebook: JupyterLab with notebooks/sam3_test.ipynb and notebooks/benchmark.ipynb open (the
+## `notebooks` extra, part of dev; NOTEBOOK_ARGS go to `jupyter lab`, e.g. --no-browser or --port=8890)
+NOTEBOOK_ARGS ?=
+notebook: setup
+	$(BIN)/jupyter lab workspaces import notebooks/sam3ops.jupyterlab-workspace
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --LabApp.default_url=/lab/workspaces/sam3ops $(NOTEBOOK_ARGS)
 
 ## ui: the MLflow UI on the embedded store
 ui: setup

@@ -95,7 +95,7 @@ def measure(args) -> dict:
 
     results = {}
     for name, fn in (("separate_forwards", separate), ("shared_core", shared), ("segment_call", segment_call)):
-        segmenter.timings = type(segmenter.timings)()  # per-stage means of this call only
+        segmenter.reset_timings()  # per-stage means of this call only
         samples = _time(fn, device, args.warmup, args.iterations)
         results[name] = {"median_ms": statistics.median(samples), "samples_ms": samples}
     results["segment_stages_mean_ms"] = segmenter.timings.mean_ms()

@@ -199,6 +199,20 @@ class TrackingUnreachableError(RegistryError):
     hint = "check MLFLOW_TRACKING_URI and that the server is up, then rerun"
 
 
+class ArtifactUploadError(RegistryError):
+    """A proxied multipart upload whose parts (PUT by the client straight to S3) did not get there."""
+
+    hint = ("this machine PUTs the parts to the server's MLFLOW_S3_ENDPOINT_URL: make it reachable from here, "
+            "or unset MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD to upload through the server")
+
+
+class TrackingServerError(RegistryError):
+    """The tracking server is up but answered 5xx until MLflow's retries ran out (its store failed)."""
+
+    hint = ("the server is up but its store failed: read the mlflow server's log (with S3 artifacts: does the "
+            "bucket exist, are MLFLOW_S3_ENDPOINT_URL and the server's AWS credentials right), fix it, then rerun")
+
+
 # -- translating other libraries' failures ------------------------------------------------------
 
 
@@ -248,17 +262,28 @@ def transport_failure(exc: BaseException) -> BaseException | None:
 
 
 def tracking_error(exc: BaseException) -> Sam3opsError | None:
-    """One of our errors for a tracking-server failure (refused credentials, unreachable), else None."""
+    """One of our errors for a tracking-server failure (refused credentials, unreachable, failing), else None."""
     import os
+
+    from urllib3.exceptions import MaxRetryError, ResponseError
+
+    from sam3ops.mlflow_frames import raised_by_multipart_upload
 
     uri = safe_url(os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
     if http_status(exc) in (401, 403):
         given = "" if os.environ.get("MLFLOW_TRACKING_USERNAME") else ", none were given"
         return TrackingAuthError(f"{uri} refused these credentials (HTTP {http_status(exc)}{given})")
-    if type(exc).__module__.startswith("mlflow") and (cause := transport_failure(exc)) is not None:
+    if not type(exc).__module__.startswith("mlflow"):
+        return None
+    cause = transport_failure(exc)
+    if isinstance(cause, MaxRetryError) and isinstance(cause.reason, ResponseError):
+        # urllib3 gave up retrying error statuses: the server answered every time, so it is up.
+        return TrackingServerError(f"{uri} kept answering with server errors (HTTP 5xx) until the retries ran out")
+    if cause is not None:
         return TrackingUnreachableError(f"cannot reach {uri} ({type(cause).__name__})")
+    if raised_by_multipart_upload(exc):  # checked last: the server's own failures can come from inside it too
+        return ArtifactUploadError(f"a multipart upload to the artifact store of {uri} failed: a part did not reach S3")
     return None
-
 
 
 def safe_url(url: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import postgres  # noqa: F401 - the PostgreSQL cluster fixture, for any test module
+from tests.support.servers import moto_s3, postgres  # noqa: F401 - PostgreSQL and S3 server fixtures, for any test module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -78,6 +78,15 @@ def tiny_weights(tmp_path_factory) -> Path:
     from sam3ops.weights.presets import init_weights
 
     return init_weights(preset="tiny", output=tmp_path_factory.mktemp("weights") / "sam3-tiny", seed=0).output
+
+
+@pytest.fixture(scope="session")
+def tiny_meta(tmp_path_factory) -> Path:
+    """A Meta-layout folder (``sam3.pt`` of Meta's tiny image model, random weights) built once per
+    session (read-only for tests)."""
+    from tests.support.meta import write_meta_folder
+
+    return write_meta_folder(tmp_path_factory.mktemp("meta") / "sam3-meta-tiny")
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

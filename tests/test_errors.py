@@ -57,6 +57,23 @@ def _mlflow_transport_failure() -> MlflowException:
         return wrapped
 
 
+def _mlflow_retries_ran_out() -> MlflowException:
+    """What mlflow's http_request raises when the server answered 5xx to every retry (as requests
+    raises it: a RetryError over urllib3's MaxRetryError whose reason is a ResponseError)."""
+    import urllib3
+
+    try:
+        try:
+            try:
+                raise urllib3.exceptions.MaxRetryError(None, "/api", urllib3.exceptions.ResponseError("too many"))
+            except urllib3.exceptions.MaxRetryError as e:
+                raise requests.exceptions.RetryError(e)  # noqa: B904
+        except Exception as e:
+            raise MlflowException(f"API request to http://127.0.0.1:1 failed with exception {e}")  # noqa: B904
+    except MlflowException as wrapped:
+        return wrapped
+
+
 def test_http_status_from_responses_and_mlflow_codes():
     assert errors.http_status(requests.HTTPError(response=_response(503))) == 503
     assert errors.http_status(MlflowException("denied", error_code=PERMISSION_DENIED)) == 403
@@ -78,6 +95,10 @@ def test_tracking_error_by_status_and_cause(monkeypatch):
     assert isinstance(refused, errors.TrackingAuthError) and "HTTP 401, none were given" in refused.one_line()
     down = errors.tracking_error(_mlflow_transport_failure())
     assert isinstance(down, errors.TrackingUnreachableError) and "ConnectionError" in down.one_line()
+    # A server that answered every retry with 5xx is up: its store failed (e.g. a missing S3 bucket).
+    failing = errors.tracking_error(_mlflow_retries_ran_out())
+    assert isinstance(failing, errors.TrackingServerError)
+    assert "http://127.0.0.1:5999 kept answering with server errors" in failing.one_line()
     # The wording of a message never decides: a 401 in the text of another error is not an auth error.
     assert errors.tracking_error(RuntimeError("failed with error code 401")) is None
     assert errors.tracking_error(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE)) is None

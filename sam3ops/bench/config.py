@@ -7,12 +7,13 @@ This module imports neither mlflow nor torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from sam3ops.errors import UsageError
 from sam3ops.inference.options import PRECISIONS
+from sam3ops.inference.tuning import TorchOptions
 
-RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt", "aoti")
+RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt", "meta", "aoti")
 DEFAULT_BATCHES = (1, 4, 8, 16)
 DEFAULT_MAX_RUNS = 20  # `compare`: how many of the newest benchmark runs to read
 MAX_BATCH = 1024
@@ -62,8 +63,11 @@ class BenchConfig:
     Args:
         weights: a local weights folder (safetensors, ONNX graphs or TensorRT engines).
         runtime: ``auto`` picks from the folder: torch for safetensors, onnx for graphs,
-            tensorrt for engines, aoti for AOTInductor packages.
-        precisions: torch runs each; ONNX graphs, engines and packages have theirs fixed at conversion.
+            tensorrt for engines, aoti for AOTInductor packages, meta for Meta's layout
+            (``sam3.pt``: Meta's own model, its package needed); ``meta`` needs a folder holding
+            ``sam3.pt``.
+        precisions: torch runs each (meta too, half precision by autocast as Meta does); ONNX
+            graphs, engines and AOTInductor packages have theirs fixed at conversion.
         batches: images per call.
         image_size: side of the square photos fed in (real photos resized; the processor then
             resizes them to the model's input like any other picture).
@@ -79,6 +83,10 @@ class BenchConfig:
             memory, GPU through nvidia-ml-py) on the run, sampled every
             :data:`SYSTEM_METRICS_INTERVAL_S` seconds unless ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``
             says otherwise. Off by default: the sampler shares the CPU with what is measured.
+        options: the torch runtime's speed options (:class:`~sam3ops.inference.tuning.TorchOptions`
+            fields: attention, compile mode, batched decoder, ...); only those that differ from the
+            defaults are kept. The ``torch-compile`` runtime compiles with ``options["compile"]``
+            (``default`` unless given).
     """
 
     weights: str
@@ -94,6 +102,7 @@ class BenchConfig:
     parity: bool = True
     photos: str | None = None
     system_metrics: bool = False
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.system_metrics, bool):
@@ -112,8 +121,18 @@ class BenchConfig:
             raise UsageError(f"min-duration must be 0 to 86400 seconds, got {self.min_duration_s}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise UsageError(f"unsupported device {self.device!r}", hint="use cpu, cuda or cuda:N")
+        if not isinstance(self.options, dict):
+            raise UsageError(f"options must be a mapping of torch options, got {self.options!r}")
+        self.options = TorchOptions.parse(self.options).changed()
         if self.runtime == "tensorrt" and not self.device.startswith("cuda"):
             raise UsageError("the tensorrt runtime runs on an NVIDIA GPU only", hint="add --device cuda")
+
+    def torch_options(self, runtime: str) -> TorchOptions:
+        """The options a configuration of ``runtime`` runs with (``torch-compile`` compiles)."""
+        options = TorchOptions.parse(self.options)
+        if runtime == "torch-compile" and options.compile == "off":
+            options = TorchOptions.parse({**self.options, "compile": "default"})
+        return options
 
     def to_json(self) -> dict:
         """Plain JSON types (tuples become lists)."""

@@ -7,17 +7,39 @@ import contextlib
 from pathlib import Path
 
 from sam3ops.bench.config import BenchConfig
-from sam3ops.checkpoint.kinds import aoti_sidecar, engine_sidecar, is_aoti_dir, is_engine_dir, is_onnx_dir
+from sam3ops.checkpoint.kinds import (
+    aoti_sidecar,
+    check_weights_dir,
+    engine_sidecar,
+    is_aoti_dir,
+    is_engine_dir,
+    is_onnx_dir,
+)
 from sam3ops.checkpoint.manifest import identity
 from sam3ops.errors import UsageError
 
 
+def check_folder(weights: Path) -> Path:
+    """``weights`` if it is a weights folder of any kind, Meta's layout included (:class:`WeightsError` if not)."""
+    from sam3ops.inference.meta_core import is_meta_layout
+
+    return Path(weights) if is_meta_layout(weights) else check_weights_dir(weights)
+
+
 def resolve_runtime(weights: Path, runtime: str) -> str:
     """The runtime for ``weights``: ``auto`` picks from the folder; a mismatch is a :class:`UsageError`."""
-    kind = ("tensorrt" if is_engine_dir(weights) else "onnx" if is_onnx_dir(weights)
-            else "aoti" if is_aoti_dir(weights) else "torch")
+    from sam3ops.inference.meta_core import checkpoint_file, is_meta_layout
+
+    if runtime == "meta":
+        checkpoint_file(weights)  # a transformers folder: one line on how to get Meta's layout
+        return runtime
+    kind = ("meta" if is_meta_layout(weights) else "tensorrt" if is_engine_dir(weights)
+            else "onnx" if is_onnx_dir(weights) else "aoti" if is_aoti_dir(weights) else "torch")
     if runtime == "auto":
         return kind
+    if kind == "meta":
+        raise UsageError(f"runtime {runtime} cannot run {weights}: it holds Meta's sam3.pt",
+                         hint="use --runtime auto (or meta), or convert it to transformers' layout first")
     if (runtime in ("torch", "torch-compile")) != (kind == "torch") or (kind != "torch" and runtime != kind):
         what = {"torch": "safetensors weights", "onnx": "ONNX graphs", "tensorrt": "TensorRT engines",
                 "aoti": "AOTInductor packages"}[kind]

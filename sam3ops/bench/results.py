@@ -75,10 +75,18 @@ class ConfigResult:
     compile_s: float | None = None  # torch-compile: first call minus a warm call of the same batch
     parity: dict | None = None  # ParityReport.to_json() against fp32 torch; None for the reference itself
     batches: list[BatchResult] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # TorchOptions that differ from the defaults
+    attention: dict | None = None  # the attention kernels the loaded model ran, by module class
+    label: str | None = None  # a plan step's name (several steps may share runtime and precision)
 
     @property
     def name(self) -> str:
-        return f"{self.runtime}-{self.precision}"
+        base = f"{self.runtime}-{self.precision}"
+        if self.options:
+            from sam3ops.inference.tuning import TorchOptions
+
+            base += f"[{TorchOptions.parse(self.options).label()}]"
+        return f"{self.label}:{base}" if self.label else base
 
     def summary_metrics(self) -> dict[str, float]:
         """Metrics measured once per configuration (not per batch)."""
@@ -139,3 +147,53 @@ class BenchResults:
     def read(cls, path: Path) -> BenchResults:
         """Load a results JSON file."""
         return cls.from_json(json.loads(Path(path).read_text()))
+
+
+PLAN_SCHEMA = "sam3ops.bench.plan/1"
+
+
+@dataclass
+class PlanStep:
+    """One step of a prepared benchmark plan: its results, or why it has none."""
+
+    name: str
+    status: str = "ok"  # ok | error | skipped | unavailable
+    error: str | None = None
+    seconds: float | None = None
+    results: BenchResults | None = None
+    extra: dict = field(default_factory=dict)  # what a step measures outside BenchResults (cold start, profile)
+
+
+@dataclass
+class PlanResults:
+    """A whole plan run on one host (``benchmarks/gpu_plan.py``): every step in order, in one JSON file."""
+
+    environment: dict
+    steps: list[PlanStep] = field(default_factory=list)
+    total_s: float | None = None
+    schema: str = PLAN_SCHEMA
+
+    def rows(self) -> list[dict]:
+        """The results table of every step that has results, each row with its step's name."""
+        return [{"step": step.name, **row} for step in self.steps if step.results for row in step.results.rows()]
+
+    def write(self, path: Path) -> Path:
+        """Write the plan's results as JSON to ``path`` (after every step: a timeout keeps what was done)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_json(cls, data: dict) -> PlanResults:
+        if data.get("schema") != PLAN_SCHEMA:
+            raise ValueError(f"not a sam3ops benchmark plan (schema {data.get('schema')!r}, expected {PLAN_SCHEMA})")
+        steps = [PlanStep(**{**step, "results": BenchResults.from_json(step["results"]) if step.get("results")
+                             else None}) for step in data["steps"]]
+        return cls(environment=data["environment"], steps=steps, total_s=data.get("total_s"), schema=data["schema"])
+
+
+def read_any(path: Path) -> BenchResults | PlanResults:
+    """A results JSON written by :meth:`BenchResults.write` or :meth:`PlanResults.write`."""
+    data = json.loads(Path(path).read_text())
+    return PlanResults.from_json(data) if data.get("schema") == PLAN_SCHEMA else BenchResults.from_json(data)

@@ -16,12 +16,18 @@ import time
 from pathlib import Path
 
 from sam3ops.bench.config import BenchConfig
-from sam3ops.bench.describe import check_device, configurations, describe_environment, stored_dtype, weights_identity
+from sam3ops.bench.describe import (
+    check_device,
+    check_folder,
+    configurations,
+    describe_environment,
+    stored_dtype,
+    weights_identity,
+)
 from sam3ops.bench.memory import GpuProbe, HostPeak
 from sam3ops.bench.results import BatchResult, BenchResults, ConfigResult
 from sam3ops.bench.timers import Timer, measure
 from sam3ops.bench.workload import Workload
-from sam3ops.checkpoint.kinds import check_weights_dir
 from sam3ops.errors import Sam3opsError
 
 log = logging.getLogger(__name__)
@@ -53,9 +59,7 @@ class _Probes:
 
     @contextlib.contextmanager
     def __call__(self):
-        from sam3ops.inference.segmenter import Timings
-
-        self.segmenter.timings = Timings()  # the stage split covers measured calls only
+        self.segmenter.reset_timings()  # the stage split covers measured calls only
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.host)
             if self.device.startswith("cuda"):
@@ -94,15 +98,18 @@ def _measure_batch(segmenter, config: BenchConfig, batch: int, timer: Timer) -> 
 
 def _torch_owns_memory(segmenter) -> bool:
     from sam3ops.inference.core import TorchCore
+    from sam3ops.inference.meta_core import MetaCore
 
-    return isinstance(segmenter.core, TorchCore)
+    return isinstance(segmenter.core, (TorchCore, MetaCore))
 
 
-def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5):
+def _load(weights: Path, runtime: str, precision: str, device: str, *, score_threshold: float = 0.5,
+          options=None):
     from sam3ops.inference.segmenter import Segmenter
 
     return Segmenter.from_dir(weights, device=device, precision=precision, compile=runtime == "torch-compile",
-                              score_threshold=score_threshold)
+                              runtime="meta" if runtime == "meta" else "auto", score_threshold=score_threshold,
+                              options=options)
 
 
 def _parity_inputs(config: BenchConfig) -> tuple[list, list[str]]:
@@ -113,8 +120,8 @@ def _parity_inputs(config: BenchConfig) -> tuple[list, list[str]]:
 
 
 def reference_results(reference_weights: Path, config: BenchConfig) -> list:
-    """fp32 torch results on the parity inputs; the reference model is freed before anything is measured,
-    so it never counts in another configuration's memory."""
+    """fp32 results on the parity inputs (torch; Meta's own model for a Meta-layout folder); the reference
+    model is freed before anything is measured, so it never counts in another configuration's memory."""
     from sam3ops.convert import parity
 
     reference = _load(reference_weights, "torch", "fp32", config.device)
@@ -127,11 +134,14 @@ def reference_results(reference_weights: Path, config: BenchConfig) -> list:
 def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
                reference: list | None = None) -> ConfigResult:
     """Benchmark one (runtime, precision) at every batch size of ``config``."""
-    result = ConfigResult(runtime=runtime, precision=precision, device=config.device)
+    options = config.torch_options(runtime)
+    result = ConfigResult(runtime=runtime, precision=precision, device=config.device, options=config.options)
     timer = Timer(config.device)
     started = time.perf_counter()
-    segmenter = _load(weights, runtime, precision, config.device)
+    segmenter = _load(weights, runtime, precision, config.device, options=options)
     result.load_s = time.perf_counter() - started
+    if hasattr(segmenter.core, "attention"):
+        result.attention = segmenter.core.attention()
     log.info("%s: loaded in %.1f s", result.name, result.load_s)
     first = Workload.build(image_size=config.image_size, batch=config.batches[0],
                            prompts_per_image=config.prompts_per_image, photos=config.photos)
@@ -155,7 +165,7 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
         log.info("%s batch %d: %s", result.name, batch,
                  f"{measured.latency.p50_ms:.1f} ms p50" if measured.latency else measured.status)
         result.batches.append(measured)
-    if runtime == "torch-compile" and result.first_call_s is not None and result.batches[0].latency:
+    if options.compile != "off" and result.first_call_s is not None and result.batches[0].latency:
         result.compile_s = max(0.0, result.first_call_s - result.batches[0].latency.mean_ms / 1000.0)
     if reference is not None:
         from sam3ops.convert import parity
@@ -165,35 +175,48 @@ def run_config(config: BenchConfig, weights: Path, runtime: str, precision: str,
     return result
 
 
-def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None) -> BenchResults:
+def run_benchmark(config: BenchConfig, *, reference_weights: Path | None = None,
+                  reference_cache: dict | None = None) -> BenchResults:
     """Measure every configuration of ``config``; return the results (nothing is logged here).
 
     Args:
         config: what to measure.
         reference_weights: safetensors weights for the fp32 torch reference (default: ``weights``
             when it holds safetensors; for ONNX graphs or engines pass their source folder, else
-            accuracy is not reported).
+            accuracy is not reported), or a Meta-layout folder: Meta's own model is the reference.
+        reference_cache: a dict kept between calls (a benchmark plan's steps): the fp32 reference
+            of the same weights, photos, size and prompts is computed once.
 
     Raises:
         UsageError: a runtime that cannot run the weights, CUDA without a GPU, ...
         WeightsError: missing or incomplete weights.
     """
-    weights = check_weights_dir(Path(config.weights))
+    weights = check_folder(Path(config.weights))
     check_device(config.device)
     pairs = configurations(config, weights)
-    if reference_weights is None and pairs[0][0] in ("torch", "torch-compile") and stored_dtype(weights) == "F32":
-        reference_weights = weights  # fp32 on disk: the reference is these weights (a half folder is not)
-    needs_reference = config.parity and any(pair != ("torch", "fp32") for pair in pairs)
+    if reference_weights is None and (pairs[0][0] == "meta" or (
+            pairs[0][0] in ("torch", "torch-compile") and stored_dtype(weights) == "F32")):
+        reference_weights = weights  # fp32 on disk (or Meta's sam3.pt): the reference is these weights
+    reference_dir = check_folder(Path(reference_weights)) if reference_weights is not None else None
+
+    def is_reference(pair: tuple[str, str]) -> bool:  # the reference itself: nothing to compare
+        return reference_dir == weights and pair in (("torch", "fp32"), ("meta", "fp32")) and not config.options
+
+    needs_reference = config.parity and not all(is_reference(pair) for pair in pairs)
     reference = None
-    if needs_reference and reference_weights is not None:
-        reference = reference_results(check_weights_dir(Path(reference_weights)), config)
+    if needs_reference and reference_dir is not None:
+        key = (str(reference_dir), config.image_size, config.prompts_per_image, config.photos)
+        cache = reference_cache if reference_cache is not None else {}
+        if key not in cache:
+            cache[key] = reference_results(reference_dir, config)
+        reference = cache[key]
     elif needs_reference:
-        log.warning("no fp32 reference for %s: pass --reference with its fp32 safetensors source to report accuracy",
-                    weights)
+        log.warning("no fp32 reference for %s: pass --reference with its fp32 safetensors source (or a Meta "
+                    "checkpoint) to report accuracy", weights)
     results = BenchResults(config=config.to_json(), environment=describe_environment(config.device),
                            weights=weights_identity(weights))
     for runtime, precision in pairs:
-        ref = reference if (runtime, precision) != ("torch", "fp32") else None
+        ref = None if is_reference((runtime, precision)) else reference
         results.configs.append(run_config(config, weights, runtime, precision, ref))
         _free(config.device)  # the configuration's model is gone with run_config's frame: release its memory
     return results

@@ -10,7 +10,7 @@ from typing import Any
 
 from sam3ops import tracking
 from sam3ops.bench.config import SYSTEM_METRICS_INTERVAL_S, BenchConfig
-from sam3ops.bench.results import BenchResults
+from sam3ops.bench.results import BenchResults, PlanResults, read_any
 from sam3ops.bench.track import log_results, requested_params, resolve_weights, run_params
 from sam3ops.errors import UsageError
 from sam3ops.tracking.result import StageResult
@@ -93,15 +93,38 @@ def _log_measured(path: str, *, nested: bool) -> StageResult[BenchResults]:
     with tracking.stage_run("benchmark", params={"from_json": Path(path).name}, tags={"logged_from_json": "true"},
                             nested=nested, log_system_metrics=False) as run:
         try:
-            results = BenchResults.read(Path(path))
+            results = read_any(Path(path))
         except FileNotFoundError:
             raise UsageError(f"results file {path} not found",
                              hint="pass the JSON written by `sam3ops bench --output-json`") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path} is not a sam3ops benchmark result ({' '.join(str(exc).split())[:200]})",
                              hint="pass the JSON written by `sam3ops bench --output-json`") from None
+        mlflow.set_tag("measured_on", results.environment.get("host", "unknown"))
+        if isinstance(results, PlanResults):
+            _log_plan(results)
+            return StageResult(stage="benchmark", run_id=run.info.run_id, outputs=results)
         # As measured there: the config is not re-validated against this machine (it may have no GPU).
         mlflow.log_params(run_params(results.config))
-        mlflow.set_tag("measured_on", results.environment.get("host", "unknown"))
         log_results(results)
     return StageResult(stage="benchmark", run_id=run.info.run_id, outputs=results)
+
+
+def _log_plan(plan: PlanResults) -> None:
+    """A plan on the active run: each step with results as a child run (logged as a benchmark is), the
+    whole plan (steps without results and their reasons, cold start, profile) as ``benchmark_plan.json``."""
+    import dataclasses
+
+    import mlflow
+
+    mlflow.set_tags({"plan_steps": str(len(plan.steps)),
+                     "plan_steps_failed": ",".join(s.name for s in plan.steps if s.status not in ("ok", "skipped"))
+                     or "none"})
+    mlflow.log_dict(dataclasses.asdict(plan), "benchmark_plan.json")
+    for step in plan.steps:
+        if step.results is None:
+            continue
+        with tracking.stage_run("benchmark", params={**run_params(step.results.config), "plan_step": step.name},
+                                tags={"logged_from_json": "true"}, nested=True, run_name=step.name,
+                                log_system_metrics=False):
+            log_results(step.results)

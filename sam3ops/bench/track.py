@@ -57,7 +57,9 @@ def run_params(config: dict) -> dict:
             "batch": join(config["batches"]), "image_size": config["image_size"],
             "prompts_per_image": config["prompts_per_image"], "warmup": config["warmup"],
             "iterations": config["iterations"], "min_duration": config["min_duration_s"],
-            "device": config["device"], "system_metrics": str(bool(config.get("system_metrics"))).lower()}
+            "device": config["device"], "system_metrics": str(bool(config.get("system_metrics"))).lower(),
+            "torch_options": ",".join(f"{k}={join(v)}" for k, v in sorted((config.get("options") or {}).items()))
+            or "none"}
 
 
 def requested_params(weights: str, options: dict[str, Any]) -> dict[str, Any]:

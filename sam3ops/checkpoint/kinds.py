@@ -4,6 +4,7 @@ A folder is a SAM3 checkpoint when it has ``config.json`` and ``processor_config
 the ``facebook/sam3`` hub repo, see the README's "Weights folders" section) and the weights in one
 of four kinds: safetensors (transformers), the three ONNX graphs, the three TensorRT engines, or
 the three AOTInductor packages.
+A folder in Meta's layout holds ``sam3.pt`` and ``manifest.json`` instead (:func:`is_meta_dir`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from sam3ops.checkpoint.layout import AOTI_PACKAGES, AOTI_SIDECAR, ENGINES, ONNX_GRAPHS, REQUIRED_FILES
+from sam3ops.checkpoint.layout import AOTI_PACKAGES, AOTI_SIDECAR, ENGINES, META_CHECKPOINT, ONNX_GRAPHS, REQUIRED_FILES
 from sam3ops.errors import UsageError, WeightsError, WeightsNotFoundError
 
 
@@ -46,6 +47,18 @@ def aoti_sidecar(weights_dir: Path) -> dict:
     return {}
 
 
+def is_meta_dir(weights_dir: Path) -> bool:
+    """True when the folder is in Meta's layout: ``sam3.pt`` (what Meta's builder loads), no ``config.json``."""
+    folder = Path(weights_dir)
+    return (folder / META_CHECKPOINT).is_file() and not (folder / "config.json").is_file()
+
+
+def layout_of(weights_dir: Path) -> str:
+    """``meta`` for a folder in Meta's layout, else ``transformers`` (safetensors, ONNX, engines or
+    AOTInductor packages)."""
+    return "meta" if is_meta_dir(weights_dir) else "transformers"
+
+
 def engine_sidecar(weights_dir: Path) -> dict:
     """The build record of an engine folder (TensorRT version, GPU, precision, profiles), or ``{}``.
 
@@ -66,6 +79,9 @@ def check_weights_dir(weights_dir: Path) -> Path:
     weights_dir = Path(weights_dir)
     if not weights_dir.is_dir():
         raise WeightsNotFoundError(f"weights folder {weights_dir} not found")
+    if is_meta_dir(weights_dir):
+        raise WeightsError(f"{weights_dir} holds Meta's sam3.pt, not the transformers layout this needs",
+                           hint=f"convert it: sam3ops convert --input {weights_dir} --format fp32 --output <folder>")
     missing = [name for name in REQUIRED_FILES if not (weights_dir / name).is_file()]
     has_weights = (any(weights_dir.glob("*.safetensors")) or is_onnx_dir(weights_dir) or is_engine_dir(weights_dir)
                    or is_aoti_dir(weights_dir))

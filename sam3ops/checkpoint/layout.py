@@ -12,3 +12,9 @@ ENGINES = ("vision.engine", "text.engine", "decoder.engine")
 # build sidecar (torch version, device, GPU or CPU instruction set, batch range).
 AOTI_PACKAGES = ("vision.pt2", "text.pt2", "decoder.pt2")
 AOTI_SIDECAR = "aoti.json"
+# Meta's layout: the image model (and optionally the video tracker) in Meta's own ``sam3.pt``, which
+# ``sam3.model_builder.build_sam3_image_model(checkpoint_path=...)`` loads; beside it only the manifest.
+META_CHECKPOINT = "sam3.pt"
+# In a transformers folder converted from Meta's layout: the tensors transformers has no place for
+# (the ViT's CLS position slot, the point-prompt layers), kept so the way back is lossless.
+META_ONLY = "meta_only.safetensors"

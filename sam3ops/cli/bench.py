@@ -25,7 +25,8 @@ COMPARE_COLUMNS = ("run_name", "runtime", "precision", "device", "batch", "laten
 @click.option("--weights", default=DEFAULT_WEIGHTS, show_default=True,
               help="A weights folder, runs:/RUN/weights, or models:/sam3@production.")
 @click.option("--runtime", default=DEFAULTS["runtime"], show_default=True,
-              help="auto, torch, torch-compile, onnx or tensorrt (auto: from what WEIGHTS holds).")
+              help="auto, torch, torch-compile, onnx, tensorrt or meta (Meta's own model from a sam3.pt; "
+                   "auto: from what WEIGHTS holds).")
 @click.option("--precision", default=as_text(DEFAULTS["precisions"]), show_default=True,
               help="fp32, fp16, bf16, or several: fp32,bf16 (torch; ONNX and engines fix theirs).")
 @click.option("--batch", default=as_text(DEFAULTS["batches"]), show_default=True,
@@ -42,7 +43,8 @@ COMPARE_COLUMNS = ("run_name", "runtime", "precision", "device", "batch", "laten
               help="... and at least this many seconds.")
 @click.option("--device", default=DEFAULTS["device"], show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--reference", default=None,
-              help="fp32 safetensors for the accuracy check of ONNX graphs or engines  [default: WEIGHTS]")
+              help="fp32 safetensors (or a Meta sam3.pt folder: Meta's model) for the accuracy check  "
+                   "[default: WEIGHTS]")
 @click.option("--parity/--no-parity", default=DEFAULTS["parity"], show_default=True,
               help="Report mask IoU against fp32 torch on the same inputs.")
 @click.option("--photos", default=None, help="A folder of photos to use  [default: scikit-image's sample photos]")

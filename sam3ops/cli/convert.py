@@ -12,11 +12,14 @@ DEFAULTS = defaults_of(config.ConvertConfig)
 
 @click.command()
 @click.option("--input", "input_dir", required=True,
-              help="Weights folder to convert (download or init); for tensorrt also an ONNX folder.")
+              help="Weights folder to convert (download or init; for tensorrt also an ONNX folder), or Meta's "
+                   "checkpoint: a sam3.pt file or a folder in Meta's layout.")
 @click.option("--format", "format", required=True, type=click.Choice(config.FORMATS), help="Target format.")
+@click.option("--layout", default=DEFAULTS["layout"], show_default=True, type=click.Choice(config.LAYOUTS),
+              help="fp32/fp16/bf16: write the transformers layout (config + safetensors) or Meta's (sam3.pt).")
 @click.option("--precision", default=config.AUTO, show_default=True, type=click.Choice(config.PRECISION_CHOICES),
               help="onnx: fp32 (auto) or fp16; tensorrt: fp16 (auto), bf16 or fp32; aoti: fp32 (auto), bf16 or fp16; "
-                   "fp16/bf16 formats: their own.")
+                   "fp16/bf16/fp32 formats: their own.")
 @click.option("--opset", default=config.DEFAULT_OPSET, show_default=True, type=int,
               help=f"ONNX opset ({config.MIN_OPSET} or newer).")
 @click.option("--output", required=True, help="Destination folder (must be empty unless --overwrite).")
@@ -36,7 +39,8 @@ DEFAULTS = defaults_of(config.ConvertConfig)
               help="tensorrt: timing cache file, read before and updated after each build.")
 @click.option("--reference", default=config.AUTO, show_default=True,
               help="fp32 weights folder for the parity gate (auto: INPUT; give the safetensors folder when INPUT "
-                   "holds fp16 ONNX graphs).")
+                   "holds fp16 ONNX graphs), or a Meta checkpoint (sam3.pt, or a folder holding it): the gate then "
+                   "compares with Meta's own model.")
 @click.option("--min-mask-iou", default=config.DEFAULT_MIN_MASK_IOU, show_default=True, type=float,
               help="Parity gate: mean mask IoU.")
 @click.option("--max-score-diff", default=config.DEFAULT_MAX_SCORE_DIFF, show_default=True, type=float,
@@ -58,8 +62,10 @@ def convert(**options) -> None:
     graph (needs an NVIDIA GPU and the gpu extra), built from INPUT's graphs or from a temporary ONNX
     export of INPUT. aoti: the three parts through torch.export and AOTInductor into .pt2 packages for
     --device over the batch range --min-batch..--max-batch, run without the model's Python code
-    (tied to this torch release and device, see aoti.json). The fidelity gate then runs both on
-    real photos: a conversion with NaN/Inf or under the gate ends FAILED with tag parity=fail.
+    (tied to this torch release and device, see aoti.json). Meta's sam3.pt is accepted as INPUT by
+    every format; --layout meta writes sam3.pt (+ manifest) for Meta's own package, fp32 (a layout
+    change only), fp16 or bf16. The fidelity gate then runs both on real photos: a conversion with
+    NaN/Inf or under the gate ends FAILED with tag parity=fail.
     """
     from sam3ops.convert.stage import convert_stage
 

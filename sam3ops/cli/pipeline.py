@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sam3ops.cli.options import PRESETS, defaults_of
+from sam3ops.cli.options import PRESETS, TopK, defaults_of
 from sam3ops.pipeline.config import PipelineConfig
 
 DEFAULTS = defaults_of(PipelineConfig)
@@ -20,6 +20,9 @@ DEFAULTS = defaults_of(PipelineConfig)
 @click.option("--prompt-set", "prompt_sets", multiple=True, default=DEFAULTS["prompt_sets"], show_default=True)
 @click.option("--output", default=DEFAULTS["output"], show_default=True)
 @click.option("--device", default=DEFAULTS["device"], show_default=True)
+@click.option("--top-k", default=DEFAULTS["top_k"], show_default=True, type=TopK("auto"),
+              help="Predict keeps the K best instances per prompt whatever their score; auto: 3 on random "
+                   "weights (their scores pass no threshold), the score threshold on real ones; off: the threshold.")
 @click.option("--formats", default=DEFAULTS["formats"], show_default=True,
               help="Conversions: auto (fp16,onnx; + tensorrt on a GPU with TensorRT) or a list like fp16,bf16,onnx.")
 @click.option("--batch", default=DEFAULTS["batch"], show_default=True,

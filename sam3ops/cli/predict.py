@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sam3ops.cli.options import TopK
 from sam3ops.predict import config
 
 
@@ -24,10 +25,16 @@ from sam3ops.predict import config
               help="Keep instances scoring above this (query score x presence score).")
 @click.option("--mask-threshold", default=config.DEFAULT_MASK_THRESHOLD, show_default=True, type=float,
               help="Binarise masks above this.")
+@click.option("--runtime", default=config.DEFAULT_RUNTIME, show_default=True, type=click.Choice(config.RUNTIMES),
+              help="auto: from what WEIGHTS holds (a Meta sam3.pt runs on Meta's model); meta: Meta's own model "
+                   "(needs Meta's package and a folder holding sam3.pt).")
+@click.option("--top-k", default=config.OFF, show_default=True, type=TopK(),
+              help="Keep the K best-scoring instances per prompt in each image, whatever their score "
+                   "(--score-threshold is then not applied); off: the threshold.")
 @click.option("--max-pixels", default=config.DEFAULT_MAX_PIXELS, show_default=True, type=int,
               help="Refuse images with more pixels (decompression-bomb guard).")
 def predict(images, weights, prompt_texts, prompt_sets, output, device, precision, compile_model,
-            score_threshold, mask_threshold, max_pixels) -> None:
+            score_threshold, mask_threshold, runtime, top_k, max_pixels) -> None:
     """Segment IMAGES (files, folders or globs) with text prompts; write masks, JSON, overlays, pages.
 
     Per image, under OUTPUT/<name>/: result.json (labels, scores, boxes, areas), masks.png (16-bit
@@ -39,7 +46,8 @@ def predict(images, weights, prompt_texts, prompt_sets, output, device, precisio
     result = predict_stage(
         images=list(images), weights=weights, prompt_texts=list(prompt_texts), prompt_sets=list(prompt_sets),
         output=output, device=device, precision=precision, compile_model=compile_model,
-        score_threshold=score_threshold, mask_threshold=mask_threshold, max_pixels=max_pixels).raise_for_status()
+        score_threshold=score_threshold, mask_threshold=mask_threshold, top_k=top_k, max_pixels=max_pixels,
+        runtime=runtime).raise_for_status()
     done = result.outputs
     random_note = " (RANDOM weights: the masks mean nothing)" if done.weights_random else ""
     click.echo(f"{done.images_ok} images, {done.instances} instances -> {output}{random_note} (run {result.run_id})")

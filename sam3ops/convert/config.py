@@ -17,10 +17,13 @@ from typing import Any
 from sam3ops.errors import UsageError
 
 AUTO = "auto"
-FORMATS = ("fp16", "bf16", "onnx", "tensorrt", "aoti")
+FORMATS = ("fp16", "bf16", "fp32", "onnx", "tensorrt", "aoti")
 # What each format can make; the first one is what ``auto`` gives.
-FORMAT_PRECISIONS = {"fp16": ("fp16",), "bf16": ("bf16",), "onnx": ("fp32", "fp16"),
+FORMAT_PRECISIONS = {"fp16": ("fp16",), "bf16": ("bf16",), "fp32": ("fp32",), "onnx": ("fp32", "fp16"),
                      "tensorrt": ("fp16", "bf16", "fp32"), "aoti": ("fp32", "bf16", "fp16")}
+# Where the weights go: transformers' layout (config + safetensors) or Meta's (``sam3.pt``).
+LAYOUTS = ("transformers", "meta")
+WEIGHT_FORMATS = ("fp16", "bf16", "fp32")  # the formats that can be written in either layout
 PRECISION_CHOICES = (AUTO, "fp32", "fp16", "bf16")
 
 DEFAULT_OPSET = 17
@@ -35,6 +38,15 @@ DEFAULT_PARITY_IMAGES = ("astronaut", "chelsea")  # scikit-image sample photos
 DEFAULT_PARITY_PROMPTS = ("person", "cat", "cup")
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+def is_meta_input(source: Path) -> bool:
+    """True when ``source`` is Meta's checkpoint: a ``.pt``/``.pth`` file, or a Meta-layout folder (``sam3.pt``,
+    no ``config.json``)."""
+    source = Path(source)
+    if source.is_file():
+        return source.suffix in _CHECKPOINT_SUFFIXES
+    return (source / "sam3.pt").is_file() and not (source / "config.json").is_file()
 
 
 def check_batch_profile(batch: tuple[int, ...]) -> None:
@@ -66,9 +78,11 @@ class ConvertConfig:
     ``reference`` is ``None`` for "the input itself", and empty parity lists are the defaults.
 
     Args:
-        input_dir: a weights folder (safetensors; for tensorrt also ONNX graphs).
+        input_dir: a weights folder (safetensors; for tensorrt also ONNX graphs), or Meta's
+            checkpoint (``sam3.pt``, flat or under ``"model"``, or a Meta-layout folder).
         format: one of :data:`FORMATS`.
         output: the destination folder (must be empty unless ``overwrite``).
+        layout: ``transformers`` or ``meta`` (``sam3.pt``; formats fp32, fp16, bf16 only).
         precision: ``auto`` or one of :data:`FORMAT_PRECISIONS` for the format.
         opset: ONNX opset (onnx, tensorrt), at least :data:`MIN_OPSET`.
         overwrite: replace a non-empty ``output``.
@@ -76,19 +90,21 @@ class ConvertConfig:
         min_batch, opt_batch, max_batch: the TensorRT batch profile (aoti: the batch range min..max).
         workspace_gb: the TensorRT builder's workspace limit.
         timing_cache: a TensorRT timing cache file (``None``: none).
-        reference: the fp32 weights folder the gate compares with (``None`` or ``auto``: ``input_dir``).
+        reference: what the gate compares with (``None`` or ``auto``: ``input_dir``): an fp32 weights
+            folder, or a Meta checkpoint (``sam3.pt`` or a folder holding it) run on Meta's own model.
         min_mask_iou, max_score_diff: the gate's thresholds.
         parity_images, parity_prompts: what the gate runs on.
 
     Raises:
-        UsageError: an unknown format, a precision the format cannot make, a PyTorch checkpoint
-            file as input, an old opset, a bad TensorRT profile or workspace, a bad aoti batch
-            range, thresholds out of range.
+        UsageError: an unknown format or layout, a precision the format cannot make, Meta's layout
+            for ONNX, TensorRT or AOTInductor, fp32 from fp32 in one layout, an old opset, a bad
+            TensorRT profile or workspace, a bad aoti batch range, thresholds out of range.
     """
 
     input_dir: str
     format: str
     output: str
+    layout: str = "transformers"
     precision: str = AUTO
     opset: int = DEFAULT_OPSET
     overwrite: bool = False
@@ -139,11 +155,15 @@ class ConvertConfig:
                              else "drop --precision: the format is the precision")
 
     def _check_input(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"unknown --layout {self.layout!r}", hint=f"choose one of: {', '.join(LAYOUTS)}")
+        if self.layout == "meta" and self.format not in WEIGHT_FORMATS:
+            raise UsageError(f"--format {self.format} has no Meta layout (Meta's sam3.pt holds PyTorch weights)",
+                             hint=f"use --format {', '.join(WEIGHT_FORMATS)} with --layout meta")
         source = Path(self.input_dir)
-        if source.suffix in _CHECKPOINT_SUFFIXES and source.is_file():
-            raise UsageError(f"{self.input_dir} is a PyTorch checkpoint file (Meta's sam3.pt?): convert reads a "
-                             "weights folder in transformers format",
-                             hint="`sam3ops download` fetches model.safetensors, the same weights in that format")
+        if self.format == "fp32" and self.layout == "transformers" and not is_meta_input(source):
+            raise UsageError(f"{self.input_dir} is already in the transformers layout: fp32 to fp32 changes nothing",
+                             hint="--format fp32 converts between layouts: add --layout meta, or give Meta's sam3.pt")
 
     def _check_tensorrt(self) -> None:
         check_batch_profile(self.batch)
@@ -156,12 +176,13 @@ class ConvertConfig:
 
     @property
     def reference_dir(self) -> Path:
-        """The folder the parity gate compares with: ``reference``, else the input."""
+        """What the parity gate compares with: ``reference`` (a folder, or Meta's ``sam3.pt``), else the input."""
         return Path(self.reference or self.input_dir)
 
     def params(self) -> dict[str, Any]:
         """The run's params: what every conversion logs, plus the format's own options."""
         params: dict[str, Any] = {"input": self.input_dir, "format": self.format, "output": self.output,
+                                  "layout": self.layout,
                                   "precision": self.precision, "device": self.device,
                                   "min_mask_iou": self.min_mask_iou, "max_score_diff": self.max_score_diff}
         if self.format in ("onnx", "tensorrt"):

@@ -1,4 +1,4 @@
-"""The convert stage: one conversion (fp16, bf16, onnx, tensorrt, aoti) in one MLflow run, gated on parity."""
+"""The convert stage: one conversion (fp16, bf16, fp32, onnx, tensorrt, aoti) in one MLflow run, gated on parity."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def convert_stage(*, nested: bool = False, **options: Any) -> StageResult:
     ``trt_ready`` and metric ``trt_unsupported_ops``; it fails a tensorrt conversion before the
     build, never an onnx one. The gate's reference is the config's ``reference`` in fp32:
     safetensors on torch, or, for engines built from an ONNX folder, those fp32 graphs on ONNX
-    Runtime's CPU provider (tag ``parity_reference``).
+    Runtime's CPU provider, or a Meta checkpoint (a ``sam3.pt`` or a Meta-layout folder) on Meta's
+    own model (tag ``parity_reference``: ``torch-fp32``, ``onnx-fp32`` or ``meta``).
 
     Args:
         nested: run as a child of the active run (the pipeline's).
@@ -54,9 +55,13 @@ def convert_stage(*, nested: bool = False, **options: Any) -> StageResult:
                 from sam3ops.inference.trt_core import require_tensorrt
 
                 require_tensorrt()  # before any export work: no GPU or no tensorrt is one line, nothing written
-            reference = _reference(config.reference_dir, config.device)
-            _convert(config)
-            report = _gate(config, *reference)
+            from sam3ops.convert import layouts
+
+            with layouts.sources(config) as sources:  # a Meta input is read as an fp32 transformers folder
+                reference = _reference(sources.reference, config.device)
+                _convert(config, sources.source)
+                with layouts.candidate(config) as candidate:
+                    report = _gate(config, *reference, candidate=candidate)
             if not report.passed:
                 # Raised inside the run so it ends FAILED with this line as its error tag; returned below.
                 raise _parity_error(config, report)
@@ -70,13 +75,19 @@ def _reference(folder: Path, device: str) -> tuple[Path, str]:
 
     Raises:
         UsageError: the folder holds float16 ONNX graphs, or engines: not an fp32 reference.
+        WeightsError, MetaPackageError: a ``.pt`` that is no Meta checkpoint, or Meta's package missing.
     """
     import mlflow
 
     from sam3ops.checkpoint.kinds import check_weights_dir, is_onnx_dir
     from sam3ops.convert.onnx.fp16 import is_fp16_graph
     from sam3ops.errors import UsageError
+    from sam3ops.inference import meta_core
 
+    if meta_core.is_meta_layout(folder) or Path(folder).is_file():
+        checked = meta_core.check_checkpoint(folder)  # before converting anything: a bad one is one line now
+        mlflow.set_tag("parity_reference", "meta")
+        return checked, device
     folder = check_weights_dir(folder)
     if any(folder.glob("*.safetensors")):
         mlflow.set_tag("parity_reference", "torch-fp32")
@@ -88,26 +99,28 @@ def _reference(folder: Path, device: str) -> tuple[Path, str]:
                      hint="pass --reference with the fp32 safetensors folder the graphs came from")
 
 
-def _convert(config: ConvertConfig) -> None:
-    """Write the converted folder; log its size, time, peak memory and where it came from."""
+def _convert(config: ConvertConfig, source: Path) -> None:
+    """Write the converted folder from ``source``; log its size, time, peak memory and where it came from."""
     import resource
     import time
 
     import mlflow
 
     from sam3ops.checkpoint.manifest import Manifest
-    from sam3ops.convert import cast
+    from sam3ops.convert import cast, layouts
     from sam3ops.convert.onnx import export as onnx_export
     from sam3ops.convert.tensorrt import readiness as trt_readiness
 
-    source, output = Path(config.input_dir), Path(config.output)
+    output = Path(config.output)
     started = time.perf_counter()
-    if config.format == "tensorrt":
-        result = _convert_tensorrt(config)
+    if layouts.writes_meta(config, source):
+        result = layouts.convert(config)  # Meta's sam3.pt in or out, at fp32/fp16/bf16
+    elif config.format == "tensorrt":
+        result = _convert_tensorrt(config, source)
     elif config.format == "aoti":
         from sam3ops.convert.aoti.stage import convert_aoti
 
-        result = convert_aoti(config)
+        result = convert_aoti(config, source)
     elif config.format == "onnx":
         result = onnx_export.export_onnx(source=source, output=output, opset=config.opset,
                                          precision=config.precision, overwrite=config.overwrite)
@@ -117,14 +130,14 @@ def _convert(config: ConvertConfig) -> None:
     mlflow.log_metrics({"seconds": time.perf_counter() - started,
                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
                         "output_mb": result.bytes_written / 1e6})
-    manifest = Manifest.read(source)
-    mlflow.set_tags({"source_commit": manifest.commit, "weights_commit": manifest.commit,
+    manifest = Manifest.read(source)  # for a Meta .pt file: its fp32 import, named after the file's sha256
+    mlflow.set_tags({"layout": config.layout, "source_commit": manifest.commit, "weights_commit": manifest.commit,
                      "weights_random": str(manifest.random).lower()})
     if parent := os.environ.get(SOURCE_RUN_ENV):
         mlflow.set_tag("source_run_id", parent)
 
 
-def _convert_tensorrt(config: ConvertConfig):
+def _convert_tensorrt(config: ConvertConfig, source: Path):
     """(Export ONNX,) check the graphs' readiness, build the engines; log the build."""
     import mlflow
 
@@ -136,7 +149,7 @@ def _convert_tensorrt(config: ConvertConfig):
 
     output = Path(config.output)
     require_empty(output, overwrite=config.overwrite)  # before exporting ONNX for nothing
-    with onnx_source(Path(config.input_dir), near=output, opset=config.opset) as onnx_dir:
+    with onnx_source(source, near=output, opset=config.opset) as onnx_dir:
         readiness = trt_readiness.check_folder(onnx_dir)
         _log_readiness(readiness)
         if not readiness.ok:
@@ -160,9 +173,9 @@ def _log_readiness(readiness) -> None:
     mlflow.log_metric("trt_unsupported_ops", len(readiness.unsupported_ops))
 
 
-def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str):
-    """Run the reference and the converted folder on the parity photos; log the report (and, when it
-    passes, the converted files); return it."""
+def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str, *, candidate: Path):
+    """Run the reference and ``candidate`` (the converted folder, or Meta's sam3.pt read back) on the
+    parity photos; log the report (and, when it passes, the converted files); return it."""
     import mlflow
 
     from sam3ops.convert import parity
@@ -170,8 +183,9 @@ def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str):
     from sam3ops.predict.samples import sample_image
 
     images = [sample_image(name) for name in config.parity_images]
-    report = parity.check(Segmenter.from_dir(reference_dir, device=reference_device),
-                          Segmenter.from_dir(Path(config.output), device=config.device, precision=config.precision),
+    runtime = "meta" if reference_dir.is_file() else "auto"  # a checkpoint file: Meta's sam3.pt
+    report = parity.check(Segmenter.from_dir(reference_dir, device=reference_device, runtime=runtime),
+                          Segmenter.from_dir(candidate, device=config.device, precision=config.precision),
                           images, list(config.parity_prompts), min_mask_iou=config.min_mask_iou,
                           max_score_diff=config.max_score_diff)
     mlflow.log_metrics(report.metrics())

@@ -12,6 +12,7 @@ transformers only: it runs on GPU hosts without mlflow.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple, Protocol
 
 import torch
@@ -60,20 +61,50 @@ class ModelCore(Protocol):
 
 
 class TorchCore:
-    """The three parts on a ``Sam3Model`` in PyTorch (eager, or compiled with ``torch.compile``)."""
+    """The three parts on a ``Sam3Model`` in PyTorch: eager, or compiled with ``torch.compile``.
 
-    def __init__(self, model, *, compile: bool = False):
-        self.model = model.eval()
+    Args:
+        model: a loaded ``Sam3Model`` (its attention kernels were chosen when it was loaded).
+        compile: ``torch.compile`` the encoders with the default mode (``options`` says more).
+        options: a mode and the parts to compile (:class:`~sam3ops.inference.tuning.TorchOptions`).
+    """
+
+    def __init__(self, model, *, compile: bool = False, options=None):
+        from sam3ops.inference.tuning import TorchOptions
+
+        options = options or TorchOptions()
+        if compile and options.compile == "off":
+            options = dataclasses.replace(options, compile="default")
+        self.model, self.options = model.eval(), options
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        if compile:
-            # Compile the parts, not the wrapper: each is called with its own shapes.
-            model.vision_encoder = torch.compile(model.vision_encoder)
-            model.text_encoder = torch.compile(model.text_encoder)
+        self._decode = self._decode_eager
+        if options.compile != "off":
+            self._compile(options.compile, options.compile_parts)
+
+    def _compile(self, mode: str, parts: tuple[str, ...]) -> None:
+        # Compile the parts, not the wrapper: each is called with its own shapes.
+        kwargs = {} if mode == "default" else {"mode": mode}
+        if "vision" in parts:
+            self.model.vision_encoder = torch.compile(self.model.vision_encoder, **kwargs)
+        if "text" in parts:
+            self.model.text_encoder = torch.compile(self.model.text_encoder, **kwargs)
+        if "decoder" in parts:
+            self._decode = torch.compile(self._decode_eager, **kwargs)
+
+    def attention(self) -> dict[str, str]:
+        """The attention kernels the loaded model really runs, by attention module class."""
+        found = {}
+        for module in self.model.modules():
+            name = type(module).__name__
+            if name.endswith("Attention") and hasattr(module, "config"):
+                found[name] = getattr(module.config, "_attn_implementation", None) or "eager"
+        return found
 
     @torch.inference_mode()
     def encode_image(self, pixel_values: torch.Tensor) -> VisionFeatures:
-        out = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.dtype))
+        pixel_values = pixel_values.to(self.device, self.dtype, non_blocking=True)
+        out = self.model.get_vision_features(pixel_values=pixel_values)
         levels, positions = out.fpn_hidden_states[:-1], out.fpn_position_encoding[:-1]
         return VisionFeatures(*levels, *positions)
 
@@ -85,17 +116,19 @@ class TorchCore:
 
     @torch.inference_mode()
     def decode(self, vision: VisionFeatures, text_features: torch.Tensor, attention_mask: torch.Tensor) -> Outputs:
+        return Outputs(*self._decode(*vision, text_features, attention_mask.to(self.device)))
+
+    def _decode_eager(self, fpn_0, fpn_1, fpn_2, pos_0, pos_1, pos_2, text_features, attention_mask):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
         from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
-        levels, positions = list(vision[:3]), list(vision[3:])
         # Sam3Model.forward drops the last FPN level itself ([:-1]); hand it a placeholder there.
         embeds = Sam3VisionEncoderOutput(
-            fpn_hidden_states=(*levels, levels[-1]), fpn_position_encoding=(*positions, positions[-1])
+            fpn_hidden_states=(fpn_0, fpn_1, fpn_2, fpn_2), fpn_position_encoding=(pos_0, pos_1, pos_2, pos_2)
         )
         out = self.model(
             vision_embeds=embeds,
             text_embeds=BaseModelOutputWithPooling(pooler_output=text_features),
-            attention_mask=attention_mask.to(self.device),
+            attention_mask=attention_mask,
         )
-        return Outputs(out.pred_masks, out.pred_boxes, out.pred_logits, out.presence_logits, out.semantic_seg)
+        return out.pred_masks, out.pred_boxes, out.pred_logits, out.presence_logits, out.semantic_seg

@@ -3,16 +3,13 @@
 The processor saved with the weights (``Sam3Processor``) resizes and normalises images, tokenizes
 prompts and turns raw outputs into thresholded masks at the original size; the model core
 (:mod:`sam3ops.inference.core`) runs the network. One image with N prompts runs the vision encoder
-once, each distinct prompt's text encoder once (cached), and the decoder N times.
+once, each distinct prompt's text encoder once (cached), and the decoder N times. The stage split
+(:mod:`sam3ops.inference.timing`) never synchronises the GPU inside a call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +20,13 @@ from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
 from sam3ops.inference.device import resolve_device, resolve_precision
 from sam3ops.inference.result import Result
+from sam3ops.inference.selection import KEEP_ALL, check_top_k, top_k_queries
+from sam3ops.inference.timing import STAGES, Timings
+from sam3ops.inference.tuning import TorchOptions
 
 log = logging.getLogger(__name__)
-
-STAGES = ("preprocess", "vision", "text", "decoder", "postprocess")
-
-
-@dataclass
-class Timings:
-    """Seconds spent per stage, summed over calls (CUDA work synchronised before reading a clock)."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def mean_ms(self) -> dict[str, float]:
-        """Mean milliseconds per call of each stage that ran."""
-        return {stage: 1000 * self.seconds[stage] / self.calls[stage] for stage in STAGES if self.calls[stage]}
+RUNTIMES = ("auto", "meta")  # auto: from what the folder holds; meta: Meta's own model (a sam3.pt)
+__all__ = ["RUNTIMES", "STAGES", "Segmenter", "Timings"]
 
 
 class Segmenter:
@@ -48,12 +36,18 @@ class Segmenter:
         core: the runtime (``TorchCore``, or the ONNX / TensorRT cores of the convert stage).
         processor: the ``Sam3Processor`` saved with the weights.
         score_threshold: keep instances whose score (query score x presence) is above this.
+        top_k: instead, keep the ``top_k`` best-scoring instances of each (image, prompt) pair
+            whatever their score (``score_threshold`` is then not applied); None: the threshold.
         mask_threshold: binarise mask probabilities above this.
-        decode_batch: (image, prompt) pairs per decoder call.
+        decode_batch: (image, prompt) pairs per decoder call (default: ``options.decode_batch``).
+        options: the speed options that apply here (``batch_pairs``, ``gpu_postprocess``,
+            ``native_outputs``, ``pinned_inputs``; see :class:`~sam3ops.inference.tuning.TorchOptions`).
     """
 
     def __init__(self, core: ModelCore, processor, *, score_threshold: float = 0.5, mask_threshold: float = 0.5,
-                 decode_batch: int = 8):
+                 decode_batch: int | None = None, options: TorchOptions | None = None, top_k: int | None = None):
+        self.options = options or TorchOptions()
+        decode_batch = self.options.decode_batch if decode_batch is None else decode_batch
         for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold)):
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"{name} must be between 0 and 1, got {value}")
@@ -61,32 +55,48 @@ class Segmenter:
             raise UsageError(f"decode_batch must be at least 1, got {decode_batch}")
         self.core, self.processor = core, processor
         self.score_threshold, self.mask_threshold, self.decode_batch = score_threshold, mask_threshold, decode_batch
-        self.context_length = processor.tokenizer.model_max_length
-        self.timings = Timings()
+        self.top_k = check_top_k(top_k)
+        # A core that reads prompt strings itself (Meta's) knows its context; else the tokenizer does.
+        self.context_length = getattr(core, "context_length", None) or processor.tokenizer.model_max_length
+        self.timings = Timings(core.device)
         self.warnings: list[str] = []
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
-                 force: bool = False, **kwargs) -> Segmenter:
+                 runtime: str = "auto", options: TorchOptions | None = None, force: bool = False,
+                 **kwargs) -> Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
-        A folder of safetensors runs on the PyTorch core; a folder of ONNX graphs on ONNX Runtime
-        (``precision`` and ``compile`` do not apply there: the graphs fix them); a folder of
-        TensorRT engines on TensorRT (``device`` must be ``cuda``); a folder of AOTInductor packages
-        on their compiled code (``device`` of the type they were compiled for; ``force`` runs
-        packages of another torch release, GPU or CPU instruction set anyway).
+        A folder of safetensors runs on the PyTorch core (with ``options``: attention kernels,
+        compile mode, ...); a folder of ONNX graphs on ONNX Runtime (``precision``, ``compile`` and
+        the core's options do not apply there: the graphs fix them); a folder of TensorRT engines
+        on TensorRT (``device`` must be ``cuda``); a folder of AOTInductor packages on their compiled
+        code (``device`` of the type they were compiled for; ``force`` runs packages of another torch
+        release, GPU or CPU instruction set anyway). A Meta-layout folder (``sam3.pt``) runs on Meta's
+        own model (:mod:`sam3ops.inference.meta_core`), as does ``runtime="meta"``.
 
         Raises:
             WeightsError: the folder is missing or incomplete.
-            UsageError: unknown precision, or CUDA requested without a GPU.
+            UsageError: unknown precision or runtime, CUDA requested without a GPU, or ``runtime="meta"``
+                for a transformers folder.
+            MetaPackageError: Meta's runtime without Meta's ``sam3`` package.
             ServingError: AOTInductor packages compiled elsewhere (see ``AotiCore``), unless ``force``.
         """
+        from sam3ops.inference import meta_core
+
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown runtime {runtime!r}", hint=f"choose one of: {', '.join(RUNTIMES)}")
+        if runtime == "meta" or meta_core.is_meta_layout(weights_dir):
+            core = meta_core.load_meta_core(Path(weights_dir), device=device, precision=precision)
+            return cls(core, meta_core.post_processor(), **kwargs)
         from transformers import Sam3Model, Sam3Processor
 
         weights_dir = check_weights_dir(weights_dir)
         torch_device, dtype = resolve_device(device), resolve_precision(precision)
         processor = Sam3Processor.from_pretrained(weights_dir)
+        options = options or TorchOptions()
+        kwargs["options"] = options
         if is_onnx_dir(weights_dir):
             from sam3ops.inference.onnx_core import OnnxCore
 
@@ -99,23 +109,16 @@ class Segmenter:
             from sam3ops.inference.aoti_core import AotiCore
 
             return cls(AotiCore(weights_dir, device=device, force=force), processor, **kwargs)
-        model = Sam3Model.from_pretrained(weights_dir, dtype=dtype).to(torch_device)
-        return cls(TorchCore(model, compile=compile), processor, **kwargs)
+        attention = {} if options.attention == "auto" else {"attn_implementation": options.attention}
+        model = Sam3Model.from_pretrained(weights_dir, dtype=dtype, **attention).to(torch_device)
+        return cls(TorchCore(model, compile=compile, options=options), processor, **kwargs)
 
-    @contextlib.contextmanager
     def _timed(self, stage: str):
-        def sync():
-            if self.core.device.type == "cuda":
-                torch.cuda.synchronize(self.core.device)
+        return self.timings.stage(stage)
 
-        sync()
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            sync()
-            self.timings.seconds[stage] += time.perf_counter() - started
-            self.timings.calls[stage] += 1
+    def reset_timings(self) -> None:
+        """Start the stage split afresh (the benchmark does, so it covers measured calls only)."""
+        self.timings = Timings(self.core.device)
 
     def _tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         tokenizer = self.processor.tokenizer
@@ -134,15 +137,21 @@ class Segmenter:
         """Forget every encoded prompt (the benchmark does, so each call runs the text encoder)."""
         self._text_cache.clear()
 
+    def _encode_new(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.core, "encode_prompts"):  # Meta's text encoder tokenizes the strings itself
+            with self._timed("text"):
+                return self.core.encode_prompts(prompts)
+        input_ids, attention_mask = self._tokenize(prompts)
+        with self._timed("text"):
+            return self.core.encode_text(input_ids, attention_mask), attention_mask
+
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text features and attention masks for ``prompts``; each distinct prompt is encoded once ever."""
         from sam3ops.inference.prompts import validate_prompt
 
         prompts = [validate_prompt(p) for p in prompts]
         if new := [p for p in dict.fromkeys(prompts) if p not in self._text_cache]:
-            input_ids, attention_mask = self._tokenize(new)
-            with self._timed("text"):
-                features = self.core.encode_text(input_ids, attention_mask)
+            features, attention_mask = self._encode_new(new)
             for i, prompt in enumerate(new):
                 self._text_cache[prompt] = (features[i], attention_mask[i].to(features.device))
         features = torch.stack([self._text_cache[p][0] for p in prompts])
@@ -169,20 +178,45 @@ class Segmenter:
         names = names or [str(i) for i in range(len(images))]
         text_features, text_masks = self.encode_prompts(prompts)
         with self._timed("preprocess"):
-            # Resize and normalise on the model's device (on a GPU this is most of the saving).
-            pixel_values = self.processor.image_processor(images=images, return_tensors="pt",
-                                                          device=self.core.device).pixel_values
+            pixel_values = self._pixel_values(images)
         with self._timed("vision"):
             vision = self.core.encode_image(pixel_values)
+        if self.options.batch_pairs:
+            per_image = iter(self._decode_pairs(vision, len(images), text_features, text_masks))
+        else:  # lazily: image i is post-processed before image i + 1 is decoded
+            per_image = (self._decode_image(vision, i, text_features, text_masks) for i in range(len(images)))
+        finish = self._postprocess_on_device if self.options.gpu_postprocess else self._postprocess
         results = []
-        for index, (image, name) in enumerate(zip(images, names)):
-            outputs = self._decode_image(vision, index, text_features, text_masks)
+        for outputs, image, name in zip(per_image, images, names):
             with self._timed("postprocess"):
-                results.append(self._postprocess(outputs, prompts, (image.height, image.width), name))
+                results.append(finish(outputs, prompts, (image.height, image.width), name))
         return results
 
+    def _pixel_values(self, images: list):
+        """Resized, normalised pixels on the model's device (resizing there is most of the saving on a GPU).
+
+        With ``pinned_inputs`` the photos go up as uint8 from pinned host memory without blocking
+        the host (the copy overlaps what the GPU is still doing); the processor's resize and
+        normalisation then run on the device exactly as for PIL input.
+        """
+        if hasattr(self.core, "pixel_values"):  # a core with transforms of its own (Meta's) applies those
+            return self.core.pixel_values(images)
+        device = self.core.device
+        if self.options.pinned_inputs:
+            tensors = [torch.from_numpy(np.array(image if image.mode == "RGB" else image.convert("RGB")))
+                       .permute(2, 0, 1) for image in images]
+            if device.type == "cuda":
+                tensors = [t.pin_memory().to(device, non_blocking=True) for t in tensors]
+            images = tensors
+        return self.processor.image_processor(images=images, return_tensors="pt", device=device).pixel_values
+
+    def _cast(self, tensor: torch.Tensor) -> torch.Tensor:
+        # native_outputs: post-processing turns only the kept queries to float32.
+        return tensor if self.options.native_outputs else tensor.float()
+
     def _decode_image(self, vision, index: int, text_features, text_masks) -> Outputs:
-        """Decoder outputs for one image and every prompt, in ``decode_batch`` chunks, as float32.
+        """Decoder outputs for one image and every prompt, in ``decode_batch`` chunks, as float32
+        (or the model's precision with ``native_outputs``).
 
         They stay on the model's device: post-processing there, then only the kept masks travel.
         """
@@ -192,12 +226,32 @@ class Segmenter:
             with self._timed("decoder"):
                 out = self.core.decode(vision.select([index] * len(features)), features,
                                        text_masks[start:start + self.decode_batch])
-            chunks.append(Outputs(*(t.float() for t in out)))
+            chunks.append(Outputs(*(self._cast(t) for t in out)))
         return Outputs(*(torch.cat(parts) for parts in zip(*chunks)))
 
+    def _decode_pairs(self, vision, n_images: int, text_features, text_masks) -> list[Outputs]:
+        """Decoder outputs of every (image, prompt) pair of the call, ``decode_batch`` pairs per decoder
+        call across images (``batch_pairs``); split back per image, prompts in order."""
+        n = len(text_features)
+        image_index = torch.arange(n_images).repeat_interleave(n)
+        prompt_index = torch.arange(n).repeat(n_images).to(text_features.device)
+        chunks = []
+        for start in range(0, n * n_images, self.decode_batch):
+            prompts = prompt_index[start:start + self.decode_batch]
+            with self._timed("decoder"):
+                out = self.core.decode(vision.select(image_index[start:start + self.decode_batch]),
+                                       text_features.index_select(0, prompts),
+                                       text_masks.index_select(0, prompts.to(text_masks.device)))
+            chunks.append(Outputs(*(self._cast(t) for t in out)))
+        whole = Outputs(*(torch.cat(parts) for parts in zip(*chunks)))
+        return [Outputs(*(t[i * n:(i + 1) * n] for t in whole)) for i in range(n_images)]
+
     def _postprocess(self, outputs: Outputs, prompts: list[str], size: tuple[int, int], name: str) -> Result:
+        threshold = self.score_threshold
+        if self.top_k is not None:  # the k best queries of each prompt, whatever their score
+            outputs, threshold = top_k_queries(outputs, self.top_k), KEEP_ALL
         per_prompt = self.processor.post_process_instance_segmentation(
-            outputs, threshold=self.score_threshold, mask_threshold=self.mask_threshold,
+            outputs, threshold=threshold, mask_threshold=self.mask_threshold,
             target_sizes=[size] * len(prompts),
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
@@ -210,11 +264,23 @@ class Segmenter:
             masks, boxes, scores = np.zeros((0, *size), bool), np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return Result(name, prompts, masks, boxes, scores, labels, self._semantic_map(outputs.semantic_seg, size))
 
+    def _postprocess_on_device(self, outputs: Outputs, prompts: list[str], size: tuple[int, int], name: str) -> Result:
+        """:meth:`_postprocess`'s result, by :func:`~sam3ops.inference.postprocess.select_instances`."""
+        from sam3ops.inference.postprocess import select_instances
+
+        threshold = self.score_threshold
+        if self.top_k is not None:  # as in _postprocess
+            outputs, threshold = top_k_queries(outputs, self.top_k), KEEP_ALL
+        which, masks, boxes, scores = select_instances(outputs, size=size, score_threshold=threshold,
+                                                       mask_threshold=self.mask_threshold)
+        labels = [prompts[i] for i in which.tolist()]
+        return Result(name, prompts, masks, boxes, scores, labels, self._semantic_map(outputs.semantic_seg, size))
+
     def _semantic_map(self, semantic_logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
         """Per pixel, 1 + the index of the most likely prompt, where that prompt's probability passes
         the mask threshold; 0 elsewhere."""
         probabilities = torch.nn.functional.interpolate(
-            semantic_logits, size=size, mode="bilinear", align_corners=False
+            semantic_logits.float(), size=size, mode="bilinear", align_corners=False
         ).sigmoid()[:, 0]
         best, index = probabilities.max(dim=0)
         return torch.where(best > self.mask_threshold, index + 1, 0).cpu().numpy().astype(np.uint16)

@@ -91,7 +91,23 @@ def cpu_shims() -> Iterator[None]:
         decoder.TransformerDecoder._get_coords = saved_coords
 
 
-def build_image_model(*, checkpoint: Path | None = None, device: str = "cpu", size: str = "full"):
+def _fill_uninitialised(model) -> None:
+    """Give the two parameters Meta's text encoder leaves as ``torch.empty`` a seeded value.
+
+    ``positional_embedding`` and ``text_projection`` are meant to come from a checkpoint; left
+    alone they hold whatever memory held (NaN at times), so a random model would not be random
+    in a repeatable way. open_clip's initialisation (which Meta's class follows) is used.
+    """
+    import torch
+
+    encoder = model.backbone.language_backbone.encoder
+    with torch.no_grad():
+        torch.nn.init.normal_(encoder.positional_embedding, std=0.01)
+        if isinstance(encoder.text_projection, torch.nn.Parameter):
+            torch.nn.init.normal_(encoder.text_projection, std=encoder.width ** -0.5)
+
+
+def build_image_model(*, checkpoint: Path | None = None, device: str = "cpu", size: str = "full", seed: int = 0):
     """Meta's SAM3 image model in eval mode on ``device``: random weights, or ``checkpoint``'s.
 
     Args:
@@ -99,11 +115,15 @@ def build_image_model(*, checkpoint: Path | None = None, device: str = "cpu", si
             ``detector.*`` keys, ``strict=False``); None keeps the random initialisation.
         size: ``full`` (Meta's builder, the released architecture) or ``tiny`` (the same classes
             at the sizes of this project's tiny preset, :mod:`sam3ops.meta.tiny`).
+        seed: seeds the random initialisation: the same seed gives the same weights.
 
     Raises:
         MetaPackageError: Meta's package is not installed.
     """
+    import torch
+
     require_package()
+    torch.manual_seed(seed)
     with cpu_shims():
         if size == "tiny":
             from sam3ops.meta.tiny import build_tiny_image_model
@@ -119,4 +139,6 @@ def build_image_model(*, checkpoint: Path | None = None, device: str = "cpu", si
             model = build_sam3_image_model(bpe_path=bpe_path(), device="cpu", eval_mode=True,
                                            checkpoint_path=str(checkpoint) if checkpoint else None,
                                            load_from_HF=False)
+    if checkpoint is None:
+        _fill_uninitialised(model)
     return model.to(device).eval()

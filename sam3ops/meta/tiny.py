@@ -14,6 +14,7 @@ WIDTH, HEADS, FFN = 32, 2, 64
 IMAGE, PATCH, WINDOW = 224, 14, 8
 VIT_LAYERS, GLOBAL_BLOCKS, TEXT_LAYERS = 2, (1,), 2
 QUERIES, GEOMETRY_LAYERS, ENCODER_LAYERS, DECODER_LAYERS = 20, 1, 1, 1
+TEXT_PROJECTION = 32  # the preset's text_config.projection_dim
 
 
 def _attention(batch_first: bool, dropout: float = 0.1):
@@ -44,11 +45,18 @@ def _vision():
 
 
 def _text(bpe_path: str):
-    from sam3.model.text_encoder_ve import VETextEncoder
+    from sam3.model.text_encoder_ve import TextTransformer, VETextEncoder
     from sam3.model.tokenizer_ve import SimpleTokenizer
 
-    return VETextEncoder(tokenizer=SimpleTokenizer(bpe_path=bpe_path), d_model=WIDTH, width=WIDTH,
+    text = VETextEncoder(tokenizer=SimpleTokenizer(bpe_path=bpe_path), d_model=WIDTH, width=WIDTH,
                          heads=HEADS, layers=TEXT_LAYERS)
+    # VETextEncoder fixes its transformer's MLP ratio (4) and projection width (512) to the released
+    # sizes; the tiny preset has an MLP of FFN and a projection of TEXT_PROJECTION. Same class, the
+    # same arguments VETextEncoder passes, only those two sizes differ.
+    text.encoder = TextTransformer(context_length=text.context_length, width=WIDTH, heads=HEADS, layers=TEXT_LAYERS,
+                                   mlp_ratio=FFN / WIDTH, output_dim=TEXT_PROJECTION, output_tokens=True,
+                                   use_ln_post=True, use_act_checkpoint=True)
+    return text
 
 
 def _encoder_layer(*, batch_first: bool, pos_at_attn: bool, pos_at_keys: bool):

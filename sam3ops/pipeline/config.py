@@ -14,7 +14,10 @@ from typing import Any
 from sam3ops.bench.config import parse_batches
 from sam3ops.convert.config import AUTO, FORMATS
 from sam3ops.errors import UsageError
-from sam3ops.predict.config import DEFAULT_DEVICE, DEFAULT_OUTPUT, DEFAULT_WEIGHTS
+from sam3ops.inference.selection import check_top_k
+from sam3ops.predict.config import AUTO as TOP_K_AUTO
+from sam3ops.predict.config import DEFAULT_DEVICE, DEFAULT_OUTPUT, DEFAULT_WEIGHTS, top_k_for
+from sam3ops.predict.config import OFF as TOP_K_OFF
 from sam3ops.registry import DEFAULT_ALIAS, DEFAULT_NAME
 
 AUTO_FORMATS = ("fp16", "onnx")  # plus tensorrt on a GPU with TensorRT
@@ -58,6 +61,9 @@ class PipelineConfig:
             (random weights, seed ``seed``).
         images: inputs for predict; none means the bundled sample photos (written to ``samples/``).
         prompt_sets, output, device: the prediction (and where every stage runs).
+        top_k: the prediction keeps the k best instances per prompt whatever their score: ``auto``
+            (3 on random weights, whose scores pass no threshold; the score threshold on real ones),
+            a number, or None (the score threshold).
         formats: conversions to make: ``auto`` (fp16 and onnx, plus tensorrt on a GPU with TensorRT)
             or a comma-separated list.
         batch, iterations: the benchmark of every artifact (batch sizes like ``1,4``).
@@ -65,7 +71,8 @@ class PipelineConfig:
         model_name, alias: where versions are registered and which alias the winner gets.
 
     Raises:
-        UsageError: an unknown policy or format, bad batch sizes, a policy batch not benchmarked.
+        UsageError: an unknown policy or format, bad batch sizes, a policy batch not benchmarked, a
+            top_k below 1.
     """
 
     weights: str = DEFAULT_WEIGHTS
@@ -75,6 +82,7 @@ class PipelineConfig:
     prompt_sets: tuple[str, ...] = ("single_objects",)
     output: str = DEFAULT_OUTPUT
     device: str = DEFAULT_DEVICE
+    top_k: int | str | None = TOP_K_AUTO
     formats: str = AUTO
     batch: str = "1,4"
     iterations: int = 5
@@ -91,6 +99,12 @@ class PipelineConfig:
             raise UsageError(f"policy {self.policy} ranks at batch {at}, which the benchmark does not run",
                              hint=f"add {at} to --batch or use {kind}@{batches[0]}")
         parse_formats(self.formats)
+        if self.top_k not in (TOP_K_AUTO, TOP_K_OFF):
+            check_top_k(self.top_k)
+
+    def top_k_for(self, *, random: bool) -> int | None:
+        """The prediction's top-k for weights that are ``random`` or not (``auto`` resolved)."""
+        return top_k_for(self.top_k, random=random)
 
     @property
     def ranking(self) -> tuple[str, int | None]:
@@ -114,5 +128,6 @@ class PipelineConfig:
         """The pipeline run's params."""
         return {"weights": self.weights, "preset": self.preset, "seed": self.seed, "images": " ".join(self.images),
                 "prompt_sets": ",".join(self.prompt_sets), "output": self.output, "device": self.device,
-                "formats": self.formats, "batch": self.batch, "iterations": self.iterations, "policy": self.policy,
+                "top_k": TOP_K_OFF if self.top_k is None else self.top_k, "formats": self.formats,
+                "batch": self.batch, "iterations": self.iterations, "policy": self.policy,
                 "model_name": self.model_name, "alias": self.alias}

@@ -74,7 +74,7 @@ def run_pipeline(**options: Any) -> StageResult[PipelineSummary]:
         rows.append(StageRow("weights", "fp32", made_by.run_id if made_by else "-",
                              reused=bool(made_by and made_by.reused), parity="reference"))
         inputs = list(config.images) or [str(p) for p in write_samples(Path("samples"))]
-        images_ok, instances = _predict(folder, inputs, config, rows)
+        images_ok, instances = _predict(folder, inputs, config, rows, top_k=config.top_k_for(random=random))
 
         artifacts = [_Artifact("fp32", folder, made_by.run_id if made_by else None, "reference")]
         artifacts += [_convert(folder, fmt, config.device, rows) for fmt in formats]
@@ -143,8 +143,12 @@ def _files_digest(paths: list[str]) -> str:
     return hashlib.sha256(json.dumps([(str(p), file_hashes(p)[0]) for p in collect_images(paths)]).encode()).hexdigest()
 
 
-def _predict(folder: Path, inputs: list[str], config: PipelineConfig, rows: list[StageRow]) -> tuple[int, int]:
+def _predict(folder: Path, inputs: list[str], config: PipelineConfig, rows: list[StageRow], *,
+             top_k: int | None) -> tuple[int, int]:
     """Predict on ``inputs`` (or reuse an identical earlier prediction); return (images ok, instances).
+
+    ``top_k``: the k best instances per prompt (random weights: their scores pass no threshold), or
+    None for the score threshold.
 
     Raises:
         PartialFailureError: some images failed (the pipeline stops: its predictions are incomplete).
@@ -153,15 +157,17 @@ def _predict(folder: Path, inputs: list[str], config: PipelineConfig, rows: list
 
     output = Path(config.output)
     key = stage_key("predict", weights=folder_digest(folder), images=_files_digest(inputs),
-                    prompt_sets=list(config.prompt_sets), output=str(output.resolve()), device=config.device)
+                    prompt_sets=list(config.prompt_sets), output=str(output.resolve()), device=config.device,
+                    top_k=top_k)
     result = _run_or_reuse("predict", key, intact=output.is_dir, start=lambda: predict_stage(
         images=inputs, weights=str(folder), prompt_sets=list(config.prompt_sets), output=config.output,
-        device=config.device, nested=True)).raise_for_status()
+        device=config.device, top_k=top_k, nested=True)).raise_for_status()
     # The run's metrics, made now or reused: the same numbers either way.
     metrics = mlflow.MlflowClient().get_run(result.run_id).data.metrics
     images_ok, instances = int(metrics.get("images_ok", 0)), int(metrics.get("instances_total", 0))
+    selection = f"top-{top_k} per prompt" if top_k else "score threshold"
     rows.append(StageRow("predict", "fp32", result.run_id, reused=result.reused,
-                         note="" if result.reused else f"{images_ok} images"))
+                         note=selection if result.reused else f"{images_ok} images, {selection}"))
     return images_ok, instances
 
 

@@ -37,7 +37,8 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
                   prompt_sets: list[str] = (), output: str = config.DEFAULT_OUTPUT,
                   device: str = config.DEFAULT_DEVICE, precision: str = config.DEFAULT_PRECISION,
                   compile_model: bool = False, score_threshold: float = config.DEFAULT_SCORE_THRESHOLD,
-                  mask_threshold: float = config.DEFAULT_MASK_THRESHOLD, max_pixels: int = config.DEFAULT_MAX_PIXELS,
+                  mask_threshold: float = config.DEFAULT_MASK_THRESHOLD, top_k: int | None = config.DEFAULT_TOP_K,
+                  max_pixels: int = config.DEFAULT_MAX_PIXELS, runtime: str = config.DEFAULT_RUNTIME,
                   nested: bool = False) -> StageResult[Prediction]:
     """Segment images in a ``predict`` run: masks, JSON, overlays and pages under ``output``, logged.
 
@@ -48,7 +49,10 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
         output: folder for the results (one subfolder per image).
         device, precision, compile_model: where and how the model runs.
         score_threshold, mask_threshold: keep instances scoring above; binarise masks above.
+        top_k: instead, keep the ``top_k`` best instances per prompt in each image, whatever their
+            score (``score_threshold`` is then not applied); None: the threshold.
         max_pixels: refuse larger images (decompression-bomb guard).
+        runtime: ``auto`` (from what ``weights`` holds) or ``meta`` (Meta's own model; a ``sam3.pt``).
         nested: run as a child of the active run (the pipeline's).
 
     Returns:
@@ -69,14 +73,15 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
     params = {"images": " ".join(images), "weights": weights, "prompt": "|".join(prompt_texts),
               "prompt_set": ",".join(prompt_sets), "output": output, "device": device, "precision": precision,
               "compile": compile_model, "score_threshold": score_threshold, "mask_threshold": mask_threshold,
-              "max_pixels": max_pixels}
+              "top_k": config.OFF if top_k is None else top_k, "max_pixels": max_pixels, "runtime": runtime}
     prediction = None
     try:
         with tracking.stage_run("predict", params=params, nested=nested) as run:
             prompts = resolve_prompts(prompt_texts, prompt_sets)
             paths = collect_images(images)
             segmenter = Segmenter.from_dir(Path(weights), device=device, precision=precision, compile=compile_model,
-                                           score_threshold=score_threshold, mask_threshold=mask_threshold)
+                                           runtime=runtime, score_threshold=score_threshold,
+                                           mask_threshold=mask_threshold, top_k=top_k)
             source = weights_identity(Path(weights))
             random = bool(source["random"])
             identity = {"weights_commit": source["commit"], "weights_random": str(random).lower()}
@@ -84,7 +89,7 @@ def predict_stage(*, images: list[str], weights: str = config.DEFAULT_WEIGHTS, p
             mlflow.log_params({"prompts": "|".join(prompts)[:6000], "image_count": len(paths), **identity})
             mlflow.set_tags(identity)
             summary = predict_lib.predict(segmenter=segmenter, images=paths, prompts=prompts, output=Path(output),
-                                          max_pixels=max_pixels)
+                                          max_pixels=max_pixels, weights_random=random)
             predict_lib.log_to_mlflow(summary, segmenter)
             prediction = Prediction(summary, random)
             if summary.failed:  # raised inside the run so it ends FAILED with this line; returned below

@@ -1,7 +1,8 @@
 """Pictures of results: a PNG overlay and a self-contained interactive plotly page.
 
 Each prompt gets one colour everywhere (overlay, page, legend), so the same concept looks the
-same across images.
+same across images. Results of random weights carry a red RANDOM WEIGHTS banner on the picture
+itself and on the page: a screenshot or a copied PNG cannot pass for a real model's output.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from sam3ops.inference.result import Result
 PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
            "#FF97FF", "#FECB52", "#1F77B4", "#D62728"]
 MAX_PAGE_SIDE = 512  # the interactive page shows a downscaled copy: every mask pixel is in the page
+RANDOM_BANNER = "RANDOM WEIGHTS: these masks mean nothing"
+SHORT_BANNER = "RANDOM WEIGHTS"
+BANNER_RGB = (200, 0, 0)
 
 
 def prompt_colors(prompts: list[str]) -> dict[str, str]:
@@ -30,8 +34,11 @@ def _rgb(hex_color: str) -> tuple[int, int, int]:
     return tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def overlay(image: Image.Image, result: Result, *, alpha: float = 0.45) -> Image.Image:
-    """``image`` with each instance's mask tinted in its prompt's colour, its box, label and score."""
+def overlay(image: Image.Image, result: Result, *, alpha: float = 0.45, random_weights: bool = False) -> Image.Image:
+    """``image`` with each instance's mask tinted in its prompt's colour, its box, label and score.
+
+    With ``random_weights``, a red :data:`RANDOM_BANNER` across the top, drawn over everything.
+    """
     colors = prompt_colors(result.prompts)
     canvas = np.asarray(image.convert("RGB"), dtype=np.float32).copy()
     for mask, label in zip(result.masks, result.labels):
@@ -49,7 +56,27 @@ def overlay(image: Image.Image, result: Result, *, alpha: float = 0.45) -> Image
         y_text = y0 - (bottom - top) - 2 if y0 - (bottom - top) - 2 >= 0 else y0
         draw.rectangle([x0, y_text, x0 + right - left + 4, y_text + bottom - top + 2], fill=color)
         draw.text((x0 + 2, y_text - (top - y0)), text, fill=(255, 255, 255), font=font)
+    if random_weights:
+        _banner(draw, picture.width)
     return picture
+
+
+def _banner(draw: ImageDraw.ImageDraw, width: int) -> None:
+    """The red random-weights bar across the top, its text as large as fits (at least 10 px; on a
+    picture too narrow for the sentence, only its first two words)."""
+    text, size = RANDOM_BANNER, max(10, width // 18)
+    font = ImageFont.load_default(size=size)
+    while draw.textlength(text, font=font) > 0.94 * width and (size > 10 or text != SHORT_BANNER):
+        if size > 10:
+            size -= 1
+            font = ImageFont.load_default(size=size)
+        else:
+            text, size = SHORT_BANNER, max(10, width // 18)
+            font = ImageFont.load_default(size=size)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad = max(3, size // 3)
+    draw.rectangle([0, 0, width, bottom - top + 2 * pad], fill=BANNER_RGB)
+    draw.text(((width - (right - left)) / 2 - left, pad - top), text, fill=(255, 255, 255), font=font)
 
 
 def _png_data_uri(picture: Image.Image) -> str:
@@ -58,11 +85,13 @@ def _png_data_uri(picture: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def interactive_page(image: Image.Image, result: Result, path: Path, *, title: str = "") -> Path:
+def interactive_page(image: Image.Image, result: Result, path: Path, *, title: str = "",
+                     random_weights: bool = False) -> Path:
     """Write a self-contained HTML page (plotly.js embedded: it opens offline) of ``result``.
 
     One toggle button per prompt shows or hides that prompt's masks and boxes; hovering a box
     shows its label and score. Masks are embedded as transparent PNGs, which keeps the page small.
+    With ``random_weights`` the title starts with :data:`RANDOM_BANNER`, in red.
     """
     import plotly.graph_objects as go
 
@@ -88,8 +117,11 @@ def interactive_page(image: Image.Image, result: Result, path: Path, *, title: s
         traces = list(range(first, len(figure.data)))
         buttons.append({"label": f"{prompt} ({len(mine)})", "method": "restyle",
                         "args": [{"visible": True}, traces], "args2": [{"visible": False}, traces]})
+    title = title or result.image
+    if random_weights:
+        title = f"<span style='color:rgb{BANNER_RGB}'><b>{RANDOM_BANNER}</b></span><br>{title}"
     figure.update_layout(
-        title=title or result.image, margin={"l": 10, "r": 180, "t": 40, "b": 10}, showlegend=False,
+        title=title, margin={"l": 10, "r": 180, "t": 70 if random_weights else 40, "b": 10}, showlegend=False,
         updatemenus=[{"type": "buttons", "direction": "down", "buttons": buttons, "showactive": False,
                       "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}],
         annotations=[{"text": "show / hide:", "x": 1.02, "xref": "paper", "xanchor": "left",
@@ -97,5 +129,8 @@ def interactive_page(image: Image.Image, result: Result, path: Path, *, title: s
     )
     figure.update_yaxes(visible=False)
     figure.update_xaxes(visible=False)
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    page = figure.to_html(include_plotlyjs=True, full_html=True)
+    if random_weights:  # the browser tab says it too
+        page = page.replace("<head>", f"<head><title>{RANDOM_BANNER}</title>", 1)
+    Path(path).write_text(page, encoding="utf-8")
     return Path(path)

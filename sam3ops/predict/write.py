@@ -85,17 +85,31 @@ def label_map(result: Result) -> np.ndarray:
     return labels
 
 
-def write_result(image: Image.Image, result: Result, folder: Path, *, thresholds: dict[str, float]) -> Path:
-    """Write every output file of one image into ``folder`` (replaced as a whole)."""
+def write_result(image: Image.Image, result: Result, folder: Path, *, selection: dict,
+                 weights_random: bool = False) -> Path:
+    """Write every output file of one image into ``folder`` (replaced as a whole).
+
+    ``selection`` (thresholds and top-k) goes into result.json; random weights are said there and
+    drawn on the overlay and the page.
+    """
     with staged_folder(Path(folder), "result") as staging:
-        (staging / "result.json").write_text(json.dumps({**result.to_json(), **thresholds}, indent=2))
+        about = {**selection, "weights_random": weights_random}
+        (staging / "result.json").write_text(json.dumps({**result.to_json(), **about}, indent=2))
         Image.fromarray(label_map(result)).save(staging / "masks.png")
         rle = [{"label": label, "score": round(float(score), 6), "rle": coco_rle(mask)}
                for label, score, mask in zip(result.labels, result.scores, result.masks)]
         (staging / "masks_rle.json").write_text(json.dumps(rle))
-        viz.overlay(image, result).save(staging / "overlay.png")
-        viz.interactive_page(image, result, staging / "page.html")
+        viz.overlay(image, result, random_weights=weights_random).save(staging / "overlay.png")
+        viz.interactive_page(image, result, staging / "page.html", title=f"{result.image} ({_kept(selection)})",
+                             random_weights=weights_random)
     return folder
+
+
+def _kept(selection: dict) -> str:
+    """Which instances a picture shows, in words."""
+    if selection.get("top_k"):
+        return f"the {selection['top_k']} best per prompt"
+    return f"score above {selection['score_threshold']:g}"
 
 
 def _folder_names(paths: list[Path]) -> list[str]:
@@ -109,15 +123,19 @@ def _folder_names(paths: list[Path]) -> list[str]:
 
 
 def predict(*, segmenter: Segmenter, images: list[Path], prompts: list[str], output: Path,
-            max_pixels: int = DEFAULT_MAX_PIXELS) -> PredictSummary:
+            max_pixels: int = DEFAULT_MAX_PIXELS, weights_random: bool = False) -> PredictSummary:
     """Segment ``prompts`` in each image and write the results under ``output/<image stem>/``.
+
+    ``weights_random``: the segmenter's weights are random (said in result.json, on every picture).
 
     Returns:
         A summary with one outcome per image; failures carry their one-line reason.
     """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    thresholds = {"score_threshold": segmenter.score_threshold, "mask_threshold": segmenter.mask_threshold}
+    # With top_k the score threshold is not applied: result.json says null rather than a value that did nothing.
+    selection = {"score_threshold": None if segmenter.top_k else segmenter.score_threshold,
+                 "mask_threshold": segmenter.mask_threshold, "top_k": segmenter.top_k}
     outcomes = []
     for path, name in zip(images, _folder_names(images)):
         outcome = ImageOutcome(path)
@@ -129,7 +147,8 @@ def predict(*, segmenter: Segmenter, images: list[Path], prompts: list[str], out
             outcomes.append(outcome)
             continue
         result = segmenter.segment([image], prompts, names=[str(path)])[0]
-        outcome.output = write_result(image, result, output / name, thresholds=thresholds)
+        outcome.output = write_result(image, result, output / name, selection=selection,
+                                      weights_random=weights_random)
         outcome.counts, outcome.scores = result.counts(), [float(s) for s in result.scores]
         log.info("%s: %s", path, ", ".join(f"{p} {n}" for p, n in outcome.counts.items()))
         outcomes.append(outcome)

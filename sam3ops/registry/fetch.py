@@ -14,6 +14,8 @@ from pathlib import Path
 from sam3ops.errors import IntegrityError, PullError, RegistryNotFoundError, http_status, safe_url, tracking_error
 from sam3ops.weights import resumable
 
+FIRST_BYTE_ENV = "SAM3OPS_PULL_READ_TIMEOUT_S"  # the longest wait for a byte (the server may copy the file first)
+
 
 class Fetcher:
     """Lists and fetches the files of one model artifact URI."""
@@ -109,7 +111,9 @@ class Fetcher:
 
             auth = fetch_auth(creds.auth)
         # A server that restarts comes back after an unknown number of attempts: bound the time only.
-        policy = resumable.RetryPolicy(stalled_attempts=None, stalled_seconds=self.retry_seconds, max_attempts=None)
+        # An S3-backed server copies the whole object into its temp folder before the first byte: wait for it.
+        policy = resumable.RetryPolicy(stalled_attempts=None, stalled_seconds=self.retry_seconds, max_attempts=None,
+                                       read_timeout_s=float(os.environ.get(FIRST_BYTE_ENV, "600")))
         return resumable.download(f"{creds.host.rstrip('/')}/{remote}", local, size=size, headers=headers, auth=auth,
                                   verify=creds.verify, cert=creds.client_cert_path, progress=self.progress,
                                   sha256=True, retry=policy, name=remote)

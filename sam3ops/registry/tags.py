@@ -1,9 +1,10 @@
 """The tags of a registered version: what it is, where it came from, and how fast it ran.
 
-``format precision parity weights_random weights_commit`` and the source run (+ ``trt_version
+``format precision parity weights_random weights_commit layout`` and the source run (+ ``trt_version
 gpu_name compute_capability`` for engines; ``torch_version aoti_device`` and ``gpu_name
 compute_capability`` or ``cpu_isa`` for AOTInductor packages), and ``bench.*`` from the newest
 benchmark of the artifact.
+``layout`` is ``meta`` for Meta's ``sam3.pt`` (it runs on Meta's own model), else ``transformers``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from sam3ops import tracking
 from sam3ops.bench import metrics
-from sam3ops.checkpoint.kinds import aoti_sidecar, engine_sidecar
+from sam3ops.checkpoint.kinds import aoti_sidecar, engine_sidecar, layout_of
 from sam3ops.registry.client import ENGINE_FORMATS, now, quote, who
 from sam3ops.tracking.store import experiment_name
 
@@ -43,6 +44,7 @@ def version_tags(run, stage: str, weights: Path) -> dict[str, str]:
         "parity": tags.get("parity", "") if is_convert else "reference",
         "weights_random": tags.get("weights_random", str(manifest.random).lower()),
         "weights_commit": tags.get("weights_commit", manifest.commit),
+        "layout": layout_of(weights),
         "source_run_id": run_id,
         "source_stage": stage,
         "files": str(len(manifest.files)),

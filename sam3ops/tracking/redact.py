@@ -27,11 +27,12 @@ def clear() -> None:
 
 def register_environment() -> None:
     """Register the secrets a run may see: the tokens huggingface_hub may use (``HF_TOKEN`` and the
-    stored login) and the tracking server's (``MLFLOW_TRACKING_PASSWORD``, ``MLFLOW_TRACKING_TOKEN``,
-    and a password written into ``MLFLOW_TRACKING_URI``)."""
+    stored login), the tracking server's (``MLFLOW_TRACKING_PASSWORD``, ``MLFLOW_TRACKING_TOKEN``,
+    and a password written into ``MLFLOW_TRACKING_URI``) and S3's, where a client holds them."""
     from urllib.parse import urlsplit
 
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         register(os.environ.get(name))
     with contextlib.suppress(ValueError):
         register(urlsplit(os.environ.get("MLFLOW_TRACKING_URI", "")).password)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3ops.checkpoint import atomic
-from sam3ops.errors import Sam3opsError
+from sam3ops.errors import Sam3opsError, tracking_error
 from sam3ops.tracking import reaper, redact, sysinfo
 from sam3ops.tracking.store import (
     ERROR_TAG,
@@ -64,7 +64,10 @@ atomic.add_staging_listener(_record_staging)
 
 
 def one_line_error(exc: BaseException) -> str:
-    """A redacted single line describing ``exc`` (its hint included for our own errors)."""
+    """A redacted single line describing ``exc`` (its hint included for our own errors, and for a
+    tracking server's failure: the same line the CLI prints)."""
+    if not isinstance(exc, Sam3opsError):
+        exc = tracking_error(exc) or exc
     if isinstance(exc, Sam3opsError):
         text = exc.one_line()
     elif isinstance(exc, KeyboardInterrupt):

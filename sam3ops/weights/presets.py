@@ -53,6 +53,7 @@ def _tiny_kwargs() -> dict:
             max_position_embeddings=tokenizer_lib.CONTEXT_LENGTH,
             projection_dim=32,
             num_hidden_layers=2,
+            hidden_act="gelu",  # as the full SAM3 (CLIPTextConfig's own default is quick_gelu)
             **heads_and_sizes,
         ),
         geometry_encoder_config=dict(num_layers=1, **heads_and_sizes),

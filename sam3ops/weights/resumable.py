@@ -77,6 +77,7 @@ class RetryPolicy:
         stalled_seconds: give up when no byte arrived for this long (None: no bound). Checked
             between attempts, so one attempt's own urllib3 retries may run past it.
         max_attempts: give up after this many attempts in all, progress or not (None: no bound).
+        read_timeout_s: the longest wait for the next byte, the first one included.
     """
 
     http_retries: int = 3
@@ -85,6 +86,7 @@ class RetryPolicy:
     stalled_attempts: int | None = 5
     stalled_seconds: float | None = None
     max_attempts: int | None = 100
+    read_timeout_s: float = READ_TIMEOUT_S
 
     def __post_init__(self):
         if self.stalled_attempts is None and self.stalled_seconds is None and self.max_attempts is None:
@@ -162,7 +164,7 @@ def download(url: str, dest: Path, *, part: Path | None = None, size: int | None
             attempts += 1
             before = state.received
             try:
-                _attempt(session, url, request, state)
+                _attempt(session, url, request, state, retry.read_timeout_s)
             except _RETRYABLE as exc:
                 if isinstance(exc, requests.exceptions.SSLError):
                     raise  # a certificate the client refuses will not get better by asking again
@@ -242,11 +244,11 @@ class _Part:
         return self._sha.hexdigest() if self._sha is not None else None
 
 
-def _attempt(session: requests.Session, url: str, headers: dict[str, str], part: _Part) -> None:
+def _attempt(session: requests.Session, url: str, headers: dict[str, str], part: _Part, read_timeout: float) -> None:
     """One GET from the current end of ``part``; appends what arrives."""
     offset = part.size
     request = dict(headers, **({"Range": f"bytes={offset}-"} if offset else {}))
-    with session.get(url, headers=request, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
+    with session.get(url, headers=request, stream=True, timeout=(CONNECT_TIMEOUT_S, read_timeout)) as response:
         total = _total(response)
         if part.expected is not None and total is not None and total != part.expected:
             part.discard()

@@ -17,7 +17,7 @@ def test_the_options_are_the_config_fields_with_the_library_defaults(replace):
     stage = replace("sam3ops.convert.stage.convert_stage", finished("convert", REPORT))
     out = invoke("convert", "--input", "w", "--format", "onnx", "--output", "o", "--parity-image", "coffee").output
     given = stage.kwargs
-    assert given == {"input_dir": "w", "format": "onnx", "output": "o", "precision": "auto",
+    assert given == {"input_dir": "w", "format": "onnx", "output": "o", "layout": "transformers", "precision": "auto",
                      "opset": config.DEFAULT_OPSET, "overwrite": False, "device": "cpu",
                      "min_batch": 1, "opt_batch": 8, "max_batch": 16, "workspace_gb": config.DEFAULT_WORKSPACE_GB,
                      "timing_cache": config.DEFAULT_TIMING_CACHE, "reference": "auto",

@@ -48,11 +48,17 @@ def test_bad_options_are_refused(changes, message):
         _config(**changes)
 
 
-def test_a_meta_checkpoint_file_is_refused_with_what_to_use(tmp_path):
-    (tmp_path / "sam3.pt").write_bytes(b"not a folder")
-    with pytest.raises(UsageError, match=r"is a PyTorch checkpoint file \(Meta's sam3.pt\?\)") as caught:
-        _config(input_dir=str(tmp_path / "sam3.pt"))
-    assert "sam3ops download" in caught.value.hint
+def test_a_meta_checkpoint_file_is_an_input_and_meta_a_layout(tmp_path):
+    (tmp_path / "sam3.pt").write_bytes(b"read by the stage, not here")
+    assert _config(input_dir=str(tmp_path / "sam3.pt"), format="fp32").precision == "fp32"
+    assert _config(format="bf16", layout="meta").params()["layout"] == "meta"
+    with pytest.raises(UsageError, match="--format onnx has no Meta layout"):
+        _config(format="onnx", layout="meta")
+    with pytest.raises(UsageError, match="fp32 to fp32 changes nothing") as caught:
+        _config(format="fp32")  # a transformers folder to the transformers layout
+    assert "--layout meta" in caught.value.hint
+    with pytest.raises(UsageError, match="unknown --layout 'onnx'"):
+        _config(layout="onnx")
 
 
 def test_the_batch_profile_only_matters_for_tensorrt():
@@ -60,7 +66,7 @@ def test_the_batch_profile_only_matters_for_tensorrt():
 
 
 def test_params_carry_each_formats_own_options():
-    assert set(_config(format="fp16").params()) == {"input", "format", "output", "precision", "device",
+    assert set(_config(format="fp16").params()) == {"input", "format", "output", "layout", "precision", "device",
                                                      "min_mask_iou", "max_score_diff"}
     assert _config(format="onnx").params()["opset"] == config.DEFAULT_OPSET
     trt = _config(format="tensorrt", timing_cache=None).params()

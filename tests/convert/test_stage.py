@@ -133,15 +133,3 @@ def test_mlflow_run_convert_entry_point(tmp_path, tiny_weights):
     run = _run()
     assert run.info.status == "FINISHED" and run.data.tags["parity"] == "pass"
     assert run.data.tags["mlflow.project.entryPoint"] == "convert"
-
-
-def test_meta_checkpoint_file_is_refused_in_one_line(capsys, tmp_path):
-    """Meta's sam3.pt is not an input (no key mapping ships with transformers): one line says what to use."""
-    import torch
-
-    torch.save({"model": {"backbone.weight": torch.zeros(2)}}, tmp_path / "sam3.pt")
-    code, _, err = run_cli(capsys, "convert", "--input", str(tmp_path / "sam3.pt"), "--format", "fp16",
-                           "--output", "out")
-    line = err.strip().splitlines()[-1]
-    assert code == 2 and "is a PyTorch checkpoint file (Meta's sam3.pt?)" in line and "sam3ops download" in line
-    assert not (tmp_path / "out").exists() and _run().info.status == "FAILED"

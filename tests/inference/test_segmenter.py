@@ -74,6 +74,35 @@ def test_thresholds(tiny_weights, photos):
         Segmenter.from_dir(tiny_weights, score_threshold=1.5)
 
 
+def test_top_k_keeps_the_k_best_per_prompt_whatever_their_score(tiny_weights, photos):
+    every = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment(photos, ["person", "cat"])
+    # A threshold of 1.0 keeps nothing; with top_k it is not applied.
+    best = Segmenter.from_dir(tiny_weights, score_threshold=1.0, top_k=3).segment(photos, ["person", "cat"])
+    for full, top in zip(every, best):
+        assert top.counts() == {"person": 3, "cat": 3}
+        for prompt in ("person", "cat"):
+            mine = [i for i, label in enumerate(full.labels) if label == prompt]
+            order = np.argsort(-full.scores[mine], kind="stable")[:3]
+            chosen = [mine[i] for i in order]
+            kept = [i for i, label in enumerate(top.labels) if label == prompt]
+            np.testing.assert_allclose(top.scores[kept], full.scores[chosen], rtol=1e-6)  # the 3 best, best first
+            np.testing.assert_allclose(top.boxes[kept], full.boxes[chosen], rtol=1e-5, atol=1e-4)
+            assert (top.masks[kept] == full.masks[chosen]).all()
+        assert (top.semantic == full.semantic).all()  # the semantic map does not depend on the selection
+
+
+def test_top_k_larger_than_the_queries_keeps_them_all(tiny_weights, photos):
+    result = Segmenter.from_dir(tiny_weights, top_k=1000).segment(photos[:1], ["cat"])[0]
+    assert result.counts() == {"cat": 20}  # the tiny model's 20 queries
+
+
+@pytest.mark.parametrize("top_k", [0, -2, 2.5, True])
+def test_top_k_must_be_a_whole_number_of_at_least_one(tiny_weights, top_k):
+    with pytest.raises(UsageError, match="top_k must be a whole number of at least 1") as info:
+        Segmenter.from_dir(tiny_weights, top_k=top_k)
+    assert "--top-k 3" in info.value.one_line() and "\n" not in info.value.one_line()
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_half_precisions_run_and_stay_close(tiny_weights, photos, precision):
     full = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment(photos[:1], ["person"])[0]

@@ -34,6 +34,8 @@ def test_auto_formats_on_a_cpu():
     ({"batch": "0"}, "batch 0 is out of range"),
     ({"formats": "gguf"}, "unknown format 'gguf'"),
     ({"policy": "fastest"}, "unknown promotion policy 'fastest'"),
+    ({"top_k": 0}, "top_k must be a whole number of at least 1, got 0"),
+    ({"top_k": "3"}, "top_k must be a whole number of at least 1, got '3'"),
 ])
 def test_bad_options_are_refused_on_creation(options, message):
     with pytest.raises(UsageError, match=message):
@@ -47,3 +49,12 @@ def test_lists_become_tuples_and_params_are_text_ready():
     params = config.params()
     assert params["images"] == "a.png b.png" and params["prompt_sets"] == "animals,kitchen"
     assert set(params) == {f.name for f in fields(PipelineConfig)}
+
+
+def test_top_k_auto_is_three_on_random_weights_and_the_threshold_on_real_ones():
+    assert PipelineConfig().top_k == "auto" and PipelineConfig().params()["top_k"] == "auto"
+    assert PipelineConfig().top_k_for(random=True) == 3 and PipelineConfig().top_k_for(random=False) is None
+    for off in (None, "off"):
+        config = PipelineConfig(top_k=off)
+        assert config.top_k_for(random=True) is None and config.params()["top_k"] == "off"
+    assert PipelineConfig(top_k=5).top_k_for(random=True) == 5 == PipelineConfig(top_k=5).top_k_for(random=False)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import mlflow
 import pytest
 
+from sam3ops.inference.prompts import load_prompt_sets
+from sam3ops.predict.config import RANDOM_TOP_K
+from sam3ops.predict.samples import DEFAULT_SAMPLES
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
+from tests.support.pictures import assert_overlay_shows_masks_and_banner
 
 QUICK = ["--formats", "fp16,onnx", "--batch", "1", "--iterations", "2"]
 STAGES = ["benchmark", "benchmark", "benchmark", "convert", "convert", "init", "predict", "promote", "register",
@@ -21,9 +26,15 @@ def _pipeline_runs():
     return parents, runs
 
 
-def check_main_job(out: str) -> str:
-    """The first pipeline run made every stage as a child run and set production; return its version."""
-    assert "weights/sam3-tiny (RANDOM)" in out and "predict     4 images" in out
+def check_main_job(out: str, predictions: Path) -> str:
+    """The first pipeline run made every stage as a child run and set production, and its overlays
+    show masks marked RANDOM WEIGHTS (the top 3 per prompt: random weights pass no threshold);
+    return the production version."""
+    instances = len(DEFAULT_SAMPLES) * len(load_prompt_sets()["single_objects"]) * RANDOM_TOP_K
+    assert "weights/sam3-tiny (RANDOM)" in out and f"predict     4 images, {instances} instances" in out
+    assert f"4 images, top-{RANDOM_TOP_K} per prompt" in out
+    for name in DEFAULT_SAMPLES:
+        assert_overlay_shows_masks_and_banner(predictions / name, predictions.parent / "samples" / f"{name}.png")
     parents, runs = _pipeline_runs()
     (parent,) = parents
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -44,8 +55,7 @@ def check_main_job(out: str) -> str:
 def test_main_job_runs_every_stage_then_reuses_them(capsys, tmp_path):
     code, out, err = run_cli(capsys, "pipeline", *QUICK)
     assert code == 0, err
-    version = check_main_job(out)
-    assert (tmp_path / "predictions" / "astronaut" / "overlay.png").is_file()
+    version = check_main_job(out, tmp_path / "predictions")
     assert (tmp_path / "weights" / "sam3-tiny-onnx" / "vision.onnx").is_file()
 
     code, out, err = run_cli(capsys, "pipeline", *QUICK)  # same inputs, same parameters
@@ -98,6 +108,7 @@ def test_a_conversion_under_the_gate_is_a_row_not_an_error(capsys, monkeypatch):
     (["--policy", "latency@8", "--batch", "1"], "ranks at batch 8, which the benchmark does not run"),
     (["--formats", "gguf"], "unknown format 'gguf'"),
     (["--batch", "0"], "batch 0 is out of range"),
+    (["--top-k", "0"], "top_k must be a whole number of at least 1, got 0"),
 ])
 def test_bad_pipeline_parameters_fail_the_run_in_one_line(capsys, args, message):
     code, _, err = run_cli(capsys, "pipeline", *args)
@@ -118,4 +129,4 @@ def test_mlflow_run_main_entry_point(tmp_path):
         env=subprocess_env(), capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    check_main_job(done.stdout)
+    check_main_job(done.stdout, tmp_path / "predictions")

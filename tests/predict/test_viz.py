@@ -8,6 +8,7 @@ import pytest
 from sam3ops.inference.result import Result
 from sam3ops.predict import viz
 from sam3ops.predict.samples import sample_image
+from tests.support.pictures import banner_rows, has_banner_text
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -33,6 +34,28 @@ def test_overlay_tints_masks_only(photo_and_result):
     assert (picture[450, 50] == original[450, 50]).all()  # outside every mask and box: untouched
 
 
+def test_random_weights_put_a_banner_on_the_picture_itself(photo_and_result):
+    photo, result = photo_and_result
+    plain = np.asarray(viz.overlay(photo, result))
+    marked = np.asarray(viz.overlay(photo, result, random_weights=True))
+    assert banner_rows(plain) == 0
+    rows = banner_rows(marked)
+    assert 20 <= rows < 100 and has_banner_text(marked, rows)  # 512 px wide: a bar a reader cannot miss
+    assert (marked[rows + 5:] == plain[rows + 5:]).all()  # below the bar the picture is the same
+    nothing = Result("small", ["cat"], np.zeros((0, 120, 160), bool), np.zeros((0, 4), np.float32),
+                     np.zeros(0, np.float32), [], np.zeros((120, 160), np.uint16))
+    small = np.asarray(viz.overlay(photo.resize((160, 120)), nothing, random_weights=True))
+    assert banner_rows(small) >= 10 and has_banner_text(small, banner_rows(small))
+
+
+def test_random_weights_title_the_page(tmp_path, photo_and_result):
+    photo, result = photo_and_result
+    marked = viz.interactive_page(photo, result, tmp_path / "r.html", random_weights=True).read_text()
+    plain = viz.interactive_page(photo, result, tmp_path / "p.html").read_text()
+    assert f"<title>{viz.RANDOM_BANNER}</title>" in marked and viz.RANDOM_BANNER in marked.split("<body>")[1]
+    assert viz.RANDOM_BANNER not in plain
+
+
 @pytest.mark.slow
 def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
     if CHROMIUM is None:
@@ -50,6 +73,7 @@ def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
         visible = lambda: page.evaluate(  # noqa: E731
             "document.querySelector('.js-plotly-plot').data.map(t => t.visible === undefined || t.visible === true)")
         assert all(visible())
+        assert page.title() == ""  # real weights: no banner
         page.get_by_text("person (1)").click()
         page.wait_for_timeout(300)
         # traces: photo, then per prompt its mask and its box
@@ -59,3 +83,31 @@ def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
         page.wait_for_timeout(300)
         assert all(visible())
         browser.close()
+
+
+@pytest.mark.slow
+def test_random_weights_page_shows_the_banner_and_masks_in_a_browser(tmp_path, photo_and_result):
+    """As a person sees it: a screenshot of the page has the red banner title and tinted masks."""
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    photo, result = photo_and_result
+    page_path = viz.interactive_page(photo, result, tmp_path / "page.html", random_weights=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1000, "height": 640})
+        page.goto(page_path.as_uri())
+        page.wait_for_function("document.querySelector('.js-plotly-plot') && "
+                               "document.querySelector('.js-plotly-plot').data")
+        page.wait_for_timeout(300)
+        assert page.title() == viz.RANDOM_BANNER
+        assert viz.RANDOM_BANNER in page.locator(".gtitle").text_content()  # an SVG text node
+        page.screenshot(path=str(tmp_path / "shot.png"))
+        browser.close()
+    shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB")).astype(int)
+    red_text = (np.abs(shot[:80] - viz.BANNER_RGB).sum(axis=-1) < 60).sum()
+    assert red_text > 200  # the banner's red letters above the picture
+    blue = np.abs(shot - viz._rgb(viz.PALETTE[0])).sum(axis=-1) < 120  # the person mask, tinted at half alpha
+    assert blue.sum() > 0 and (np.abs(shot - (255, 255, 255)).sum(axis=-1) > 0).sum() > 100_000

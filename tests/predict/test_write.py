@@ -12,6 +12,7 @@ from sam3ops.predict import write as predict_lib
 from sam3ops.predict.samples import write_samples
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
+from tests.support.pictures import assert_overlay_shows_masks_and_banner
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_predict_writes_everything_and_tracks_it(capsys, tmp_path, tiny_weights,
         size = Image.open(photo).size
         assert (result["width"], result["height"]) == size
         assert result["prompts"][0] == "person" and "left hand" in result["prompts"]
-        assert result["score_threshold"] == 0.2
+        assert result["score_threshold"] == 0.2 and result["top_k"] is None and result["weights_random"] is True
         labels = Image.open(folder / "masks.png")
         assert labels.size == size and labels.mode.startswith("I")
         rle = json.loads((folder / "masks_rle.json").read_text())
@@ -47,6 +48,7 @@ def test_predict_writes_everything_and_tracks_it(capsys, tmp_path, tiny_weights,
         page = (folder / "page.html").read_text()
         assert "plotly.js v" in page and "<script src=" not in page  # plotly.js embedded: opens offline
         assert '"args2"' in page  # per-prompt toggle buttons
+        assert "(score above 0.2)" in page and "RANDOM WEIGHTS" in page
 
     run = _run()
     assert run.info.status == "FINISHED" and run.data.tags["all_inputs_ok"] == "true"
@@ -63,6 +65,36 @@ def test_predict_writes_everything_and_tracks_it(capsys, tmp_path, tiny_weights,
         assert metrics[key] > 0, key
     listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "predictions/astronaut")}
     assert "predictions/astronaut/overlay.png" in listed and "predictions/astronaut/page.html" in listed
+
+
+def test_top_k_on_random_weights_shows_the_k_best_masks_marked_random(capsys, tmp_path, tiny_weights, photos):
+    """What `make demo` relies on: random weights pass no threshold, top-3 still shows masks."""
+    code, out, err = run_cli(capsys, "predict", str(tmp_path / "photos"), "--weights", str(tiny_weights),
+                             "--prompt", "person", "--prompt", "cat", "--output", "out", "--top-k", "3",
+                             "--score-threshold", "1.0")  # the threshold is not applied with --top-k
+    assert code == 0, err
+    assert "2 images, 12 instances" in out  # 3 per prompt and image
+    for photo in photos:
+        folder = tmp_path / "out" / photo.stem
+        result = json.loads((folder / "result.json").read_text())
+        assert result["top_k"] == 3 and result["score_threshold"] is None and result["weights_random"] is True
+        assert [i["label"] for i in result["instances"]] == ["person"] * 3 + ["cat"] * 3
+        scores = [i["score"] for i in result["instances"]]
+        assert scores[:3] == sorted(scores[:3], reverse=True) and scores[3:] == sorted(scores[3:], reverse=True)
+        assert_overlay_shows_masks_and_banner(folder, photo)
+        page = (folder / "page.html").read_text()
+        assert "<title>RANDOM WEIGHTS: these masks mean nothing</title>" in page
+        assert f"{photo.name} (the 3 best per prompt)" in page
+    run = _run()
+    assert run.info.status == "FINISHED" and run.data.params["top_k"] == "3"
+
+
+def test_top_k_below_one_fails_the_run_in_one_line(capsys, tmp_path, tiny_weights, photos):
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "photos"), "--weights", str(tiny_weights),
+                           "--prompt", "cat", "--output", "out", "--top-k", "0")
+    lines = [line for line in err.splitlines() if line.startswith("sam3ops: error:")]
+    assert code == 2 and len(lines) == 1 and "top_k must be a whole number of at least 1, got 0" in lines[0]
+    assert _run().info.status == "FAILED" and not (tmp_path / "out").exists()
 
 
 def test_one_bad_file_never_stops_the_rest(capsys, tmp_path, tiny_weights, photos):

@@ -1,5 +1,6 @@
 """Real servers for tests: an ``mlflow server`` subprocess on 127.0.0.1 (sqlite or PostgreSQL backend,
-artifacts through its proxy) and a throwaway PostgreSQL cluster.
+artifacts through its proxy into a folder or an S3 bucket), a throwaway PostgreSQL cluster, and moto's
+S3 server (``moto_server``, what MLflow's own test suite runs S3 against).
 
 PostgreSQL comes from Debian's packages (``apt-get install postgresql``; binaries under
 ``/usr/lib/postgresql/<major>/bin``). It refuses to run as root, so as root the cluster belongs to the
@@ -85,15 +86,18 @@ class MlflowServer:
 
     Args:
         backend_uri: sqlite or PostgreSQL URI of the tracking and registry store.
-        artifacts: folder behind ``--artifacts-destination``.
+        artifacts: folder behind ``--artifacts-destination``, or an ``s3://bucket/prefix`` URI (then
+            ``env`` carries ``MLFLOW_S3_ENDPOINT_URL`` and the credentials: :meth:`MotoS3.server_env`).
         workers: uvicorn worker processes (one starts in half the time of two on 2 cores, and
             still serves requests concurrently: Flask runs in its thread pool).
         extra_args, env: more ``mlflow server`` options and environment variables.
     """
 
-    def __init__(self, backend_uri: str, artifacts: Path, *, workers: int = 1, log: Path | None = None,
+    def __init__(self, backend_uri: str, artifacts: Path | str, *, workers: int = 1, log: Path | None = None,
                  extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None):
-        self.backend_uri, self.artifacts, self.workers = backend_uri, Path(artifacts), workers
+        remote = isinstance(artifacts, str) and "://" in artifacts
+        self.backend_uri, self.workers = backend_uri, workers
+        self.artifacts: Path | str = artifacts if remote else Path(artifacts)
         self.extra_args, self.env = tuple(extra_args), dict(env or {})  # e.g. --app-name basic-auth
         self.port = free_port()
         self.log = log or Path(tempfile.mkstemp(prefix="mlflow-server-", suffix=".log")[1])
@@ -105,7 +109,8 @@ class MlflowServer:
 
     def start(self, timeout: float = 120) -> MlflowServer:
         """Start (or restart, on the same port and stores) and wait for ``/health``."""
-        self.artifacts.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.artifacts, Path):
+            self.artifacts.mkdir(parents=True, exist_ok=True)
         command = [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", self.backend_uri,
                    "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", str(self.workers), *self.extra_args]
@@ -216,3 +221,59 @@ def start_mlflow_server(kind: str, tmp: Path, request) -> MlflowServer:
     else:
         raise ValueError(kind)
     return MlflowServer(backend, tmp / "artifacts", log=tmp / "server.log").start()
+
+
+class MotoS3:
+    """moto's S3 server (``moto_server``) on 127.0.0.1: an S3-compatible endpoint with fake credentials.
+
+    It keeps objects in its own process (large ones spill to temp files) and speaks the S3 API MLflow's
+    artifact repository and presigned URLs use, multipart uploads included.
+    """
+
+    ACCESS_KEY, SECRET_KEY, REGION = "testing-access-key", "testing-s3cret-key-never-logged", "us-east-1"
+
+    def __init__(self, log: Path):
+        self.port, self.log = free_port(), log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> MotoS3:
+        command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
+                                         start_new_session=True)
+        wait_for_http(f"{self.endpoint}/moto-api/", timeout=timeout, proc=self.proc, log=self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process_group(self.proc)
+            self.proc = None
+
+    def server_env(self, endpoint: str | None = None) -> dict[str, str]:
+        """What an ``mlflow server`` needs to reach this S3 (``endpoint`` overrides the URL)."""
+        return {"MLFLOW_S3_ENDPOINT_URL": endpoint or self.endpoint, "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY, "AWS_DEFAULT_REGION": self.REGION}
+
+    def client(self):
+        """A boto3 S3 client on this server."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.ACCESS_KEY,
+                            aws_secret_access_key=self.SECRET_KEY, region_name=self.REGION)
+
+    def new_bucket(self, name: str) -> str:
+        """Create bucket ``name``; return it."""
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory):
+    """moto's S3 server for the session."""
+    server = MotoS3(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()

@@ -12,12 +12,13 @@ TAGS = {"torch_version": "torch_version", "device": "aoti_device", "gpu_name": "
         "compute_capability": "compute_capability", "cpu_isa": "cpu_isa"}
 
 
-def convert_aoti(config: ConvertConfig) -> AotiBuild:
-    """Build the AOTInductor packages of ``config`` in the active run; tag what they are tied to
-    (``torch_version aoti_device gpu_name compute_capability cpu_isa``) and log ``compile_s_<part>``."""
+def convert_aoti(config: ConvertConfig, source: Path) -> AotiBuild:
+    """Build the AOTInductor packages of ``config`` from ``source`` (the input, or a Meta input read as
+    an fp32 transformers folder) in the active run; tag what they are tied to (``torch_version
+    aoti_device gpu_name compute_capability cpu_isa``) and log ``compile_s_<part>``."""
     import mlflow
 
-    result = build_packages(source=Path(config.input_dir), output=Path(config.output), precision=config.precision,
+    result = build_packages(source=Path(source), output=Path(config.output), precision=config.precision,
                             device=config.device, batch=(config.min_batch, config.max_batch),
                             overwrite=config.overwrite)
     mlflow.set_tags({tag: str(result.sidecar[key]) for key, tag in TAGS.items() if result.sidecar.get(key)})
