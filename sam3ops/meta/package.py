@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from sam3ops.errors import ServingError
 
 INSTALL_HINT = ("install Meta's package with `pip install -e '.[meta]'` and then "
                 "`pip install --no-deps sam3==0.1.4` (see the README's section on Meta's checkpoints)")
+
+
+BPE_ENV = "SAM3_BPE_PATH"
 
 
 class MetaPackageError(ServingError):
@@ -35,7 +39,10 @@ def require_package() -> None:
 
 
 def bpe_path() -> str:
-    """CLIP's BPE vocabulary for Meta's tokenizer: Meta's wheel omits it, open_clip ships the same file."""
+    """CLIP's BPE vocabulary for Meta's tokenizer: ``SAM3_BPE_PATH`` where set (a GPU host that carries
+    the file), else open_clip's copy (Meta's wheel omits the file; open_clip ships the same one)."""
+    if os.environ.get(BPE_ENV):
+        return os.environ[BPE_ENV]
     from open_clip.tokenizer import default_bpe
 
     return default_bpe()
