@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the commit measured, and a command's time and peak RSS."""
+"""What the benchmark scripts share: the commit measured, a command's time and peak RSS, and the report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "benchmarks" / "REPORT.md"
+
+
+def append_to_report(section: str) -> None:
+    """Append ``section`` (markdown, ending in a blank line) to benchmarks/REPORT.md."""
+    with open(REPORT, "a") as handle:
+        handle.write(section)
 
 
 def commit_label() -> str:

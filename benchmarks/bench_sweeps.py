@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks._gpu_host import write_random_full
-from benchmarks._measure import ROOT, commit_label
+from benchmarks._measure import append_to_report, commit_label
 from sam3ops.bench.config import BenchConfig
 from sam3ops.bench.results import BenchResults
 from sam3ops.bench.runner import run_benchmark
@@ -107,8 +107,7 @@ def cpu(args) -> None:
                         f"fp32, batch 1, 1 prompt, no warm-up beyond the timed first call, 2 calls; "
                         f"{time.perf_counter() - started:.0f} s in all.")
     print(text)
-    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-        handle.write(text)
+    append_to_report(text)
 
 
 def report(args) -> None:
@@ -116,8 +115,7 @@ def report(args) -> None:
     results = [BenchResults.read(p) for p in paths if not p.name.startswith("gpu")]
     text = section(results, f"Benchmark stage on {results[0].environment.get('gpu_name')}", args.note)
     print(text)
-    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-        handle.write(text)
+    append_to_report(text)
 
 
 def main() -> None:

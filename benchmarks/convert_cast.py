@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks._measure import ROOT, commit_label, run_with_peak_rss
+from benchmarks._measure import ROOT, append_to_report, commit_label, run_with_peak_rss
 
 
 def main() -> None:
@@ -61,8 +61,7 @@ Time {cast_s / copy_s:.2f}x the copy (target 2x: {'met' if cast_s <= 2 * copy_s 
 {cast_rss / 1e9:.2f} GB (target 1 GB: {'met' if cast_rss <= 1e9 else 'NOT met'}).
 """
     print(section)
-    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-        handle.write(section)
+    append_to_report(section)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks._measure import ROOT, commit_label, run_with_peak_rss
+from benchmarks._measure import ROOT, append_to_report, commit_label, run_with_peak_rss
 
 
 def main() -> None:
@@ -45,8 +45,7 @@ graphs (vision, text, decoder) as `export_onnx` makes them, checker and shape in
 {peak / 1e9:.2f} GB (target 8 GB: {'met' if ok and peak <= 8e9 else 'NOT met'}). {graphs}
 """
     print(section)
-    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-        handle.write(section)
+    append_to_report(section)
 
 
 if __name__ == "__main__":

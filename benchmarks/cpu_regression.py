@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from benchmarks._measure import ROOT
+from benchmarks._measure import ROOT, append_to_report
 
 # Run inside each tree's process: only the public API both trees have.
 CHILD = r"""
@@ -134,8 +134,7 @@ def main() -> None:
     text = section(results, args.before, after)
     print(text)
     if args.report:
-        with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-            handle.write(text)
+        append_to_report(text)
 
 
 if __name__ == "__main__":

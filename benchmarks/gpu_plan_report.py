@@ -9,7 +9,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from benchmarks._measure import ROOT
+from benchmarks._measure import append_to_report
 from sam3ops.bench.results import PlanResults, read_any
 
 # (what, step, batch, limit in ms per image at that batch; None: compare with Meta's runtime)
@@ -111,8 +111,7 @@ def main() -> None:
     text = section(plan, args.commit)
     print(text)
     if args.report:
-        with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-            handle.write(text)
+        append_to_report(text)
 
 
 if __name__ == "__main__":

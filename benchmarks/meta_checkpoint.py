@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks._measure import ROOT, commit_label, run_with_peak_rss
+from benchmarks._measure import ROOT, append_to_report, commit_label, run_with_peak_rss
 
 PHOTO, PROMPT = "chelsea", "cat"
 
@@ -134,8 +134,7 @@ per-query logits {same['logits']:.2e} (target 1e-3), presence {same['presence']:
 {same['mask_iou_mean']:.5f} (min {same['mask_iou_min']:.5f}; target 0.999).
 """
     print(section)
-    with open(ROOT / "benchmarks" / "REPORT.md", "a") as handle:
-        handle.write(section)
+    append_to_report(section)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def resolve_weights(weights: str) -> Path:
     import mlflow
 
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=weights))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=_logged_model_uri(weights)))
     except Exception as exc:
         raise WeightsError(f"cannot fetch weights from {weights}: {' '.join(str(exc).split())[:300]}",
                            hint="check the run id or model alias (`mlflow ui`), or pass a local folder") from None
@@ -48,6 +48,17 @@ def resolve_weights(weights: str) -> Path:
     if not found:
         raise WeightsError(f"{weights} holds no SAM3 weights folder (no config.json with processor_config.json)")
     return found[0]
+
+
+def _logged_model_uri(weights: str) -> str:
+    """``runs:/RUN/weights`` of a run that logged its files as a model (tag ``model_id``): that model."""
+    if weights.startswith("runs:/") and weights.rstrip("/").endswith("/weights"):
+        import mlflow
+
+        run_id = weights.removeprefix("runs:/").split("/")[0]
+        if model_id := mlflow.MlflowClient().get_run(run_id).data.tags.get("model_id"):
+            return f"models:/{model_id}"
+    return weights
 
 
 def run_params(config: dict) -> dict:
@@ -84,8 +95,9 @@ def _identity(results: BenchResults) -> dict[str, str]:
                                               "onnxruntime_version", "compute_capability") if key in env}}
 
 
-def _log_config(config: ConfigResult, results: BenchResults) -> None:
-    """A configuration's params and metrics on the active run (per-batch metrics at step = batch)."""
+def _log_config(config: ConfigResult, results: BenchResults, model_id: str | None = None) -> None:
+    """A configuration's params and metrics on the active run (per-batch metrics at step = batch),
+    linked to the logged model of the weights (``model_id``) and to the photos measured on."""
     import mlflow
 
     client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
@@ -97,13 +109,49 @@ def _log_config(config: ConfigResult, results: BenchResults) -> None:
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(key, value, now, batch.batch)
-               for batch in config.batches for key, value in batch.metrics().items()]
-    metrics += [Metric(key, value, now, 0) for key, value in config.summary_metrics().items()]
+    dataset = _photo_set(results.config)
+    link = {"model_id": model_id, "dataset_name": dataset and dataset.name,
+            "dataset_digest": dataset and dataset.digest}
+    # One millisecond apart in batch order: the largest batch is the latest value, for the logged
+    # model as for the run (search_logged_models ranks by a model's latest value of a metric).
+    metrics = [Metric(key, value, now + i, batch.batch, **link)
+               for i, batch in enumerate(config.batches) for key, value in batch.metrics().items()]
+    metrics += [Metric(key, value, now, 0, **link) for key, value in config.summary_metrics().items()]
     for start in range(0, len(metrics), 900):  # the REST API takes at most 1000 per call
         client.log_batch(run_id, metrics=metrics[start:start + 900], synchronous=True)
     if any(b.status != "ok" for b in config.batches):
         mlflow.set_tag("failed_batches", ",".join(f"{b.batch}:{b.status}" for b in config.batches if b.status != "ok"))
+
+
+def _photo_set(config: dict):
+    """The photos the benchmark fed, at the size it fed them, as a dataset logged on the active run;
+    None for results measured elsewhere on a photo folder this machine does not have."""
+    from sam3ops.bench.workload import photo_pool
+    from sam3ops.errors import Sam3opsError
+    from sam3ops.predict.samples import BUNDLED
+    from sam3ops.registry.logged import photo_dataset
+
+    photos = config.get("photos")
+    try:
+        if photos:
+            from sam3ops.inference.images import collect_images
+
+            names = [path.name for path in collect_images([photos])]
+        else:
+            names = list(BUNDLED)
+        pool = photo_pool(int(config["image_size"]), photos)
+    except Sam3opsError as exc:
+        log.warning("benchmark metrics not linked to their photos: %s", exc.message)
+        return None
+    return photo_dataset(list(zip(names, pool, strict=True)), name="benchmark-photos", source=photos)
+
+
+def _model_id(results: BenchResults) -> str | None:
+    """The logged model of the benchmarked files (found by their manifest), or None."""
+    from sam3ops.registry.logged import model_id_of
+
+    weights = results.weights.get("path") or results.config.get("weights")
+    return model_id_of(str(weights)) if weights else None
 
 
 def _log_summary(results: BenchResults) -> None:
@@ -125,9 +173,11 @@ def log_results(results: BenchResults) -> None:
     identity = _identity(results)
     mlflow.set_tags(identity)
     tracking.log_new_params({k: identity[k] for k in ("gpu_name", "weights_commit", "weights_random")})
+    if model_id := _model_id(results):
+        mlflow.set_tag("model_id", model_id)
     if len(results.configs) == 1:
         mlflow.set_tag("mlflow.runName", results.configs[0].name)  # torch-bf16, onnx-fp32: readable in the UI
-        _log_config(results.configs[0], results)
+        _log_config(results.configs[0], results, model_id)
     else:
         params = run_params(results.config)
         tracking.log_new_params({key: params[key] for key in ("runtime", "precision")})
@@ -138,7 +188,7 @@ def log_results(results: BenchResults) -> None:
             # The parent's sampler covers the whole sweep: a second one per child would disturb it twice.
             with tracking.stage_run("benchmark", params=params, nested=True, run_name=config.name,
                                     log_system_metrics=False):
-                _log_config(config, results)
+                _log_config(config, results, model_id)
     _log_summary(results)
 
 

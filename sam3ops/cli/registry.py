@@ -1,4 +1,4 @@
-"""``sam3ops register``, ``promote``, ``rollback``, ``pull`` and ``versions``: the model registry."""
+"""``sam3ops register``, ``promote``, ``rollback``, ``pull``, ``versions`` and ``rank``: the model registry."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ _NAME_HELP = "Registered model name."
 @click.option("--run-id", required=True, help="A convert run (or a download/init run: the source checkpoint).")
 @click.option("--name", default=DEFAULT_NAME, show_default=True, help=_NAME_HELP)
 def register(run_id: str, name: str) -> None:
-    """Register what RUN produced as a new version of the model (an MLflow pyfunc with the raw files inside).
+    """Register the logged model RUN made as a new version of the model (no copy: an MLflow pyfunc with the
+    raw files, its serving code and its requirements inside).
 
     Version tags: format, precision, parity, weights_commit, weights_random (+ TensorRT version, GPU and
     compute capability for engines, bench.* from the latest benchmark of the artifact). A conversion
@@ -118,4 +119,26 @@ def versions(name) -> None:
                    f"run={tags.get('source_run_id', '?')}")
 
 
-COMMANDS = (register, promote, rollback, pull, versions)
+@click.command()
+@click.option("--name", default=DEFAULT_NAME, show_default=True, help=_NAME_HELP)
+@click.option("--metric", default="ms_per_image", show_default=True,
+              help="The benchmark metric to rank by (linked to each version's logged model).")
+@optional_bool("--higher-is-better", "Rank the highest value first (throughput_img_s); default lowest first.")
+@optional_bool("--allow-random", "Rank versions with RANDOM weights too (tests and demos).")
+@click.option("--target-gpu", default="", help="The GPU the backend runs on (TensorRT engines built for it).")
+def rank(name, metric, higher_is_better, allow_random, target_gpu) -> None:
+    """Rank the promotable versions by a benchmark metric of their logged models, best first."""
+    from sam3ops.registry.ranking import rank as rank_versions
+
+    ranked = rank_versions(name, metric=metric, ascending=not higher_is_better, allow_random=allow_random,
+                           target_gpu=target_gpu or None)
+    if not ranked:
+        click.echo(f"no promotable version of {name!r} has {metric}: benchmark the versions first "
+                   f"(sam3ops bench --weights models:/{name}/VERSION)")
+    for place, r in enumerate(ranked, 1):
+        parity = "reference" if r.parity_mask_iou is None else f"{r.parity_mask_iou:.4f}"
+        click.echo(f"{place:>3}. version {r.version:>4}  {r.model_name:<18} {metric}={r.value:.4g}  "
+                   f"parity_mask_iou={parity}  {','.join(r.aliases) or '-'}")
+
+
+COMMANDS = (register, promote, rollback, pull, versions, rank)

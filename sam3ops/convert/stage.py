@@ -181,6 +181,7 @@ def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str, *, 
     from sam3ops.convert import parity
     from sam3ops.inference import Segmenter
     from sam3ops.predict.samples import sample_image
+    from sam3ops.registry.logged import log_weights_model, photo_dataset
 
     images = [sample_image(name) for name in config.parity_images]
     runtime = "meta" if reference_dir.is_file() else "auto"  # a checkpoint file: Meta's sam3.pt
@@ -188,13 +189,26 @@ def _gate(config: ConvertConfig, reference_dir: Path, reference_device: str, *, 
                           Segmenter.from_dir(candidate, device=config.device, precision=config.precision),
                           images, list(config.parity_prompts), min_mask_iou=config.min_mask_iou,
                           max_score_diff=config.max_score_diff)
-    mlflow.log_metrics(report.metrics())
     mlflow.log_dict({**report.to_json(), "images": list(config.parity_images), "prompts": list(config.parity_prompts)},
                     "parity.json")
     mlflow.set_tag("parity", "pass" if report.passed else "fail")
-    if report.passed:
-        mlflow.log_artifacts(config.output, "weights")  # a failed artifact must never be registered from the run
+    model_id = None
+    if report.passed:  # a failed artifact is never logged as a model: nothing to register from the run
+        model_id = log_weights_model(Path(config.output), format=config.format, precision=config.precision,
+                                     tags={"parity": "pass", **_model_tags()})
+    # The gate's numbers, linked to the model they judge and the photos they were measured on.
+    dataset = photo_dataset(list(zip(config.parity_images, images, strict=True)), name="parity-photos")
+    mlflow.log_metrics(report.metrics(), model_id=model_id, dataset=dataset)
     return report
+
+
+def _model_tags() -> dict[str, str]:
+    """The active run's tags that describe its files, for the logged model."""
+    import mlflow
+
+    tags = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
+    return {key: tags[key] for key in ("weights_random", "weights_commit", "trt_version", "gpu_name",
+                                       "compute_capability") if key in tags}
 
 
 def _parity_error(config: ConvertConfig, report) -> ParityError:

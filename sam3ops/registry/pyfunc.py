@@ -218,6 +218,20 @@ def _threshold(params: dict, name: str) -> float | None:
     return value
 
 
+def shipped_metadata(weights: Path) -> dict:
+    """``format``, ``precision`` and ``manifest_sha256`` of the model whose artifact is ``weights``:
+    the ``sam3ops`` metadata of its ``MLmodel`` (``<model>/artifacts/weights``); {} when none."""
+    import yaml
+
+    mlmodel = weights.parent.parent / "MLmodel"
+    try:
+        metadata = yaml.safe_load(mlmodel.read_text()).get("metadata") or {}
+    except (OSError, AttributeError, yaml.YAMLError):
+        return {}
+    found = metadata.get("sam3ops")
+    return dict(found) if isinstance(found, dict) else {}
+
+
 class Sam3PyFunc(mlflow.pyfunc.PythonModel):
     """The pyfunc face of a registered SAM3 version (see the module docstring for input and output)."""
 
@@ -226,7 +240,8 @@ class Sam3PyFunc(mlflow.pyfunc.PythonModel):
         from sam3ops.inference.segmenter import Segmenter
 
         weights = Path(context.artifacts[WEIGHTS_ARTIFACT])
-        config = context.model_config or {}
+        # Versions logged before carry these in model_config; logged models in the MLmodel's metadata.
+        config = context.model_config or shipped_metadata(weights)
         # The same check as `sam3ops pull`: the manifest is the one registered, the files match it.
         verify_folder(weights, what="the model's weights folder", manifest_sha256=config.get("manifest_sha256"),
                       hint="the artifact store was altered: register the version again")

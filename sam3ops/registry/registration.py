@@ -1,16 +1,16 @@
 """Registering: a converted (or source) checkpoint becomes a version of the registered model.
 
-One registered model (default ``sam3``) whose versions are formats. Each version is an MLflow pyfunc
-model (:mod:`sam3ops.registry.pyfunc`) with the weights folder inside as the artifact ``weights``
-and the tags of :mod:`sam3ops.registry.tags`. Moving the aliases is :mod:`sam3ops.registry.promotion`;
+One registered model (default ``sam3``) whose versions are formats. Each version is the MLflow 3
+logged model that the stage which wrote the files logged (:mod:`sam3ops.registry.logged`: a pyfunc
+model, :mod:`sam3ops.registry.pyfunc`, with the weights folder inside as the artifact ``weights``),
+registered by reference (``models:/<model_id>``, no second copy), with the tags of
+:mod:`sam3ops.registry.tags`. Runs of an older sam3ops, which logged no model, get theirs logged at
+registration. Moving the aliases is :mod:`sam3ops.registry.promotion`;
 pulling a version's files is :mod:`sam3ops.registry.download`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from sam3ops.checkpoint.manifest import verify_folder
 from sam3ops.errors import RegistrationRefusedError, RegistryNotFoundError, WeightsError
 from sam3ops.registry.client import (
     DEFAULT_NAME,
+    ENGINE_FORMATS,
     NOT_FOUND_CODES,
     client,
     error_code,
@@ -28,9 +29,12 @@ from sam3ops.registry.client import (
     tracking_failure,
     where,
 )
+from sam3ops.registry.download import WEIGHTS_PATH
+from sam3ops.registry.logged import MODEL_ID_TAG, link_tree, log_weights_model
 from sam3ops.registry.tags import benchmark_tags, version_tags
 
 WEIGHTS_STAGES = ("download", "init")  # the stages whose run wrote a source checkpoint folder
+MODEL_TAGS = ("weights_random", "weights_commit", "preset", "trt_version", "gpu_name", "compute_capability")
 
 
 @dataclass
@@ -74,8 +78,10 @@ def list_versions(name: str = DEFAULT_NAME) -> list[VersionInfo]:
 def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> RegisterResult:
     """Register what run ``run_id`` produced as a new version of ``name``, in a ``register`` run.
 
-    A convert run's ``weights/`` artifacts, or the folder a download/init run wrote (checked against
-    the manifest that run logged). Registering the same run again returns its existing version.
+    The logged model the run made (its tag ``model_id``) is registered as it is, without a copy; a run
+    of an older sam3ops gets one logged here from its ``weights/`` artifacts (convert) or the folder
+    it wrote (download/init, checked against the manifest that run logged). Registering the same run
+    again returns its existing version.
 
     Args:
         run_id: the source run.
@@ -94,35 +100,98 @@ def register(*, run_id: str, name: str = DEFAULT_NAME, nested: bool = False) -> 
     """
     import mlflow
 
-    from sam3ops.checkpoint.manifest import file_hashes
-    from sam3ops.registry.pyfunc import ENTRY_FILE, WEIGHTS_ARTIFACT, input_example, signature
-
     mlflow_client = client()
     source = _source_run(mlflow_client, run_id)
     stage = _check_registrable(source)
     if (existing := _registered_version(mlflow_client, name, run_id)) is not None:
         return RegisterResult(name, str(existing.version), run_id, dict(existing.tags), reused=True)
 
-    with tempfile.TemporaryDirectory(prefix="sam3ops-register-") as tmp:
-        weights = _gather_weights(mlflow_client, source, stage, Path(tmp))
-        tags = version_tags(source, stage, weights)
-        tags["manifest_sha256"] = file_hashes(weights / "manifest.json")[0]
-        tags.update(benchmark_tags(mlflow_client, source))
-        params = {"run_id": run_id, "name": name}
-        with tracking.stage_run("register", params=params, tags={"source_run_id": run_id}, nested=nested) as run:
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=str(ENTRY_FILE), artifacts={WEIGHTS_ARTIFACT: str(weights)},
-                # A 32x32 image with one prompt: MLflow runs the model on the example once while logging.
-                signature=signature(), input_example=input_example(), pip_requirements=_requirements(),
-                model_config={"format": tags["format"], "precision": tags["precision"],
-                              "manifest_sha256": tags["manifest_sha256"]},
-                metadata={"sam3ops": {k: tags[k] for k in ("format", "precision", "parity", "source_run_id")}},
-            )
-            _ensure_model(mlflow_client, name)
-            version = mlflow.register_model(info.model_uri, name, tags=tags)
-            mlflow.set_tags({"registered_model": name, "registered_version": version.version,
-                             **{k: tags[k] for k in ("format", "precision", "parity")}})
+    params = {"run_id": run_id, "name": name}
+    with tempfile.TemporaryDirectory(prefix="sam3ops-register-") as tmp, \
+            tracking.stage_run("register", params=params, tags={"source_run_id": run_id}, nested=nested) as run:
+        model_id = _logged_model_id(mlflow_client, source)
+        if model_id is not None:
+            weights = _model_manifest(mlflow_client, model_id, Path(tmp))
+            tags = _tags(mlflow_client, source, stage, weights)
+            tags["layout"] = _listed_layout(weights)  # the folder here holds the manifest, not the files
+        else:
+            # A run of an older sam3ops logged no model: its files become one now (the one copy).
+            weights = _gather_weights(mlflow_client, source, stage, Path(tmp))
+            tags = _tags(mlflow_client, source, stage, weights)
+            model_id = log_weights_model(weights, format=tags["format"], precision=tags["precision"],
+                                         tags={k: tags[k] for k in MODEL_TAGS if k in tags})
+        tags["model_id"] = model_id
+        _ensure_model(mlflow_client, name)
+        version = mlflow.register_model(f"models:/{model_id}", name, tags=tags)
+        mlflow.set_tags({"registered_model": name, "registered_version": version.version, "model_id": model_id,
+                         **{k: tags[k] for k in ("format", "precision", "parity")}})
     return RegisterResult(name, str(version.version), run_id, tags, reused=False, register_run_id=run.info.run_id)
+
+
+def _tags(mlflow_client, source, stage: str, weights: Path) -> dict[str, str]:
+    from sam3ops.checkpoint.manifest import file_hashes
+
+    tags = version_tags(source, stage, weights)
+    tags["manifest_sha256"] = file_hashes(weights / "manifest.json")[0]
+    tags.update(benchmark_tags(mlflow_client, source))
+    return tags
+
+
+def _listed_layout(weights: Path) -> str:
+    """The layout of the files ``weights/manifest.json`` lists: ``meta`` for Meta's ``sam3.pt`` without a
+    ``config.json`` (as :func:`sam3ops.checkpoint.kinds.is_meta_dir` tells a folder), else ``transformers``."""
+    from sam3ops.checkpoint.layout import META_CHECKPOINT
+    from sam3ops.checkpoint.manifest import Manifest
+
+    listed = {entry.path for entry in Manifest.read(weights).files}
+    return "meta" if META_CHECKPOINT in listed and "config.json" not in listed else "transformers"
+
+
+def _logged_model_id(mlflow_client, run) -> str | None:
+    """The READY logged model the run made (tag ``model_id``), or None for a run of an older sam3ops."""
+    from mlflow.exceptions import MlflowException
+
+    model_id = run.data.tags.get(MODEL_ID_TAG)
+    if not model_id:
+        return None
+    try:
+        model = mlflow_client.get_logged_model(model_id)
+    except MlflowException as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            raise RegistrationRefusedError(f"run {run.info.run_id} names logged model {model_id}, which is gone",
+                                           hint="run the stage again to log its model") from None
+        raise
+    if getattr(model.status, "value", str(model.status)) != "READY":
+        raise RegistrationRefusedError(f"logged model {model_id} of run {run.info.run_id} is {model.status}, "
+                                       "not READY", hint="run the stage again to log its model")
+    return model_id
+
+
+def _model_manifest(mlflow_client, model_id: str, tmp: Path) -> Path:
+    """``tmp/weights`` holding the model's manifest (and an engine's sidecars): what the tags are read
+    from, without fetching the weights. The manifest must be the one the model was logged with.
+
+    Raises:
+        IntegrityError: the store holds another manifest than the model's tag says.
+    """
+    import mlflow
+
+    from sam3ops.checkpoint.layout import ENGINES
+    from sam3ops.checkpoint.manifest import MANIFEST_NAME, file_hashes
+    from sam3ops.errors import IntegrityError
+
+    model = mlflow_client.get_logged_model(model_id)
+    target = tmp / "weights"
+    target.mkdir()
+    root = f"{model.artifact_location.rstrip('/')}/{WEIGHTS_PATH}"
+    mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{MANIFEST_NAME}", dst_path=str(target))
+    if model.tags.get("format") in ENGINE_FORMATS:
+        for engine in ENGINES:  # the build records: TensorRT version, GPU, compute capability
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{engine}.json", dst_path=str(target))
+    if file_hashes(target / MANIFEST_NAME)[0] != model.tags.get("manifest_sha256"):
+        raise IntegrityError(f"logged model {model_id} holds another manifest than it was logged with",
+                             hint="the artifact store was altered: run the stage that made it again")
+    return target
 
 
 def _source_run(mlflow_client, run_id: str):
@@ -178,7 +247,7 @@ def _gather_weights(mlflow_client, run, stage: str, tmp: Path) -> Path:
     """The run's weights folder, complete and verified, as ``tmp/weights``."""
     import mlflow
 
-    from sam3ops.checkpoint.manifest import MANIFEST_NAME, Manifest, file_hashes
+    from sam3ops.checkpoint.manifest import MANIFEST_NAME, file_hashes
 
     run_id = run.info.run_id
     target = tmp / "weights"
@@ -199,26 +268,10 @@ def _gather_weights(mlflow_client, run, stage: str, tmp: Path) -> Path:
         if file_hashes(folder / MANIFEST_NAME)[0] != file_hashes(logged)[0]:
             raise RegistrationRefusedError(f"{folder} no longer holds what run {run_id} wrote (its manifest changed)",
                                            hint="register the run that wrote the folder as it is now")
-        target.mkdir()
-        for rel in [entry.path for entry in Manifest.read(folder).files] + [MANIFEST_NAME]:
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(folder / rel, target / rel)  # no copy of a multi-GB checkpoint
-            except OSError:
-                shutil.copy2(folder / rel, target / rel)
+        link_tree(folder, target)
     verify_folder(target, what=f"the weights folder of run {run_id}", only_listed=True,
                   hint="convert (or download) again; the files changed after they were written")
     return target
-
-
-def _requirements() -> list[str]:
-    """sam3ops' own runtime requirements: what an environment needs (with sam3ops from its checkout)
-    to load a version."""
-    from importlib import metadata
-
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return [req for req in metadata.requires("sam3ops") or [] if "extra ==" not in req]
-    return ["mlflow", "torch", "transformers", "pycocotools"]
 
 
 def _ensure_model(mlflow_client, name: str) -> None:

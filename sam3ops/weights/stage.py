@@ -49,6 +49,7 @@ def download_stage(*, repo_id: str, revision: str, output: str, include: str, to
             "files_total": len(result.manifest.files),
         })
         mlflow.log_artifact(str(Path(output) / "manifest.json"))
+        _log_model(Path(output), {"weights_random": "false", "weights_commit": result.manifest.commit})
     return StageResult(stage="download", run_id=run.info.run_id, outputs=result, reused=not result.fetched)
 
 
@@ -85,4 +86,13 @@ def init_stage(*, preset: str, output: str = "auto", seed: int = 0, force: bool 
             mlflow.log_metrics({"parameters": result.parameters, "seconds": result.seconds})
         mlflow.log_metric("bytes_written", sum(f.size for f in result.manifest.files))
         mlflow.log_artifact(str(folder / "manifest.json"))
+        _log_model(folder, {"weights_random": "true", "weights_commit": result.manifest.commit, "preset": preset})
     return StageResult(stage="init", run_id=run.info.run_id, outputs=result, reused=result.reused)
+
+
+def _log_model(folder: Path, tags: dict[str, str]) -> None:
+    """The fp32 checkpoint as a logged model (``safetensors-fp32``), once: a folder already logged
+    with the same files is linked (tag ``model_id``), not copied again."""
+    from sam3ops.registry.logged import reuse_or_log
+
+    reuse_or_log(folder, format="fp32", precision="fp32", tags=tags)

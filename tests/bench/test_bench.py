@@ -117,8 +117,10 @@ def test_sweep_splits_time_and_reports_accuracy_against_fp32(tiny_weights):
         assert sum(stages.values()) <= batch.latency.mean_ms * 1.05  # the parts fit in the whole
         assert batch.ms_per_image == pytest.approx(batch.latency.mean_ms / batch.batch)
         # The measured calls' peak: at least what this process held before the benchmark (the model comes
-        # on top of it), at most its lifetime peak.
-        assert before_mb * 0.95 <= batch.host_rss_peak_mb <= lifetime_peak_mb() + 1
+        # on top of it), and of the tiny model's size, not a unit slip. (Not "at most the lifetime peak":
+        # each batch's reset of the kernel's high-water mark also lowers ru_maxrss, since the torch
+        # threads that would carry the old peak in it never exit.)
+        assert before_mb * 0.95 <= batch.host_rss_peak_mb <= before_mb + 2048
 
 
 def rss_mb() -> float:

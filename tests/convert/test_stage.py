@@ -13,6 +13,7 @@ from sam3ops.errors import ParityError, UsageError
 from sam3ops.inference.result import Result
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
+from tests.support.registry import logged_weights
 
 
 def _run():
@@ -33,7 +34,7 @@ def test_fp16_conversion_tracked_and_gated(capsys, tmp_path, tiny_weights):
     assert metrics["parity_mask_iou"] >= 0.98 and metrics["parity_nonfinite"] == 0
     assert metrics["parity_instances"] == 2 * 3 * 20  # 2 photos x 3 prompts x every query
     assert metrics["seconds"] > 0 and metrics["peak_rss_mb"] > 100 and 0 < metrics["output_mb"] < 10
-    listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "weights")}
+    listed = logged_weights(run.info.run_id)  # the run's files, in the logged model it made
     assert "weights/model.safetensors" in listed and "weights/manifest.json" in listed
     report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/parity.json")
     assert report["passed"] is True and report["prompts"] == ["person", "cat", "cup"]
@@ -48,6 +49,7 @@ def test_failing_gate_ends_failed_without_artifact(capsys, tmp_path, tiny_weight
     assert run.info.status == "FAILED" and run.data.tags["parity"] == "fail"
     assert run.data.metrics["parity_mask_iou"] < 1.0
     assert [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)] == ["parity.json"]
+    assert "model_id" not in run.data.tags  # no logged model either: nothing to register
 
 
 def test_a_failed_gate_is_a_failed_result_with_its_run(tiny_weights, tmp_path):

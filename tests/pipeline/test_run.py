@@ -26,15 +26,17 @@ def _pipeline_runs():
     return parents, runs
 
 
-def check_main_job(out: str, predictions: Path) -> str:
+def check_main_job(out: str, predictions: Path, samples: Path | None = None) -> str:
     """The first pipeline run made every stage as a child run and set production, and its overlays
     show masks marked RANDOM WEIGHTS (the top 3 per prompt: random weights pass no threshold);
-    return the production version."""
+    return the production version. ``samples``: where the run wrote the photos (``samples/`` in its
+    working directory; default beside ``predictions``)."""
+    samples = samples or predictions.parent / "samples"
     instances = len(DEFAULT_SAMPLES) * len(load_prompt_sets()["single_objects"]) * RANDOM_TOP_K
     assert "weights/sam3-tiny (RANDOM)" in out and f"predict     4 images, {instances} instances" in out
     assert f"4 images, top-{RANDOM_TOP_K} per prompt" in out
     for name in DEFAULT_SAMPLES:
-        assert_overlay_shows_masks_and_banner(predictions / name, predictions.parent / "samples" / f"{name}.png")
+        assert_overlay_shows_masks_and_banner(predictions / name, samples / f"{name}.png")
     parents, runs = _pipeline_runs()
     (parent,) = parents
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -129,4 +131,5 @@ def test_mlflow_run_main_entry_point(tmp_path):
         env=subprocess_env(), capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    check_main_job(done.stdout, tmp_path / "predictions")
+    # `mlflow run` runs the entry point in the project's folder, so the photos land in its samples/.
+    check_main_job(done.stdout, tmp_path / "predictions", samples=REPO_ROOT / "samples")

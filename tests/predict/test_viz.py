@@ -1,5 +1,6 @@
 """Pictures of results: the overlay, and the interactive page driven in a real headless Chromium."""
 
+import contextlib
 import shutil
 
 import numpy as np
@@ -11,6 +12,23 @@ from sam3ops.predict.samples import sample_image
 from tests.support.pictures import banner_rows, has_banner_text
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextlib.contextmanager
+def opened_page(path):
+    """``path`` open in headless Chromium, once plotly has drawn its figure."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1000, "height": 640})
+        page.goto(path.as_uri())
+        page.wait_for_function("document.querySelector('.js-plotly-plot') && "
+                               "document.querySelector('.js-plotly-plot').data")
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.fixture
@@ -60,16 +78,9 @@ def test_random_weights_title_the_page(tmp_path, photo_and_result):
 def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
     if CHROMIUM is None:
         pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
     photo, result = photo_and_result
     page_path = viz.interactive_page(photo, result, tmp_path / "page.html")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1000, "height": 640})
-        page.goto(page_path.as_uri())
-        page.wait_for_function("document.querySelector('.js-plotly-plot') && "
-                               "document.querySelector('.js-plotly-plot').data")
+    with opened_page(page_path) as page:
         visible = lambda: page.evaluate(  # noqa: E731
             "document.querySelector('.js-plotly-plot').data.map(t => t.visible === undefined || t.visible === true)")
         assert all(visible())
@@ -82,7 +93,6 @@ def test_page_toggles_each_prompt_in_a_browser(tmp_path, photo_and_result):
         page.get_by_text("person (1)").click()
         page.wait_for_timeout(300)
         assert all(visible())
-        browser.close()
 
 
 @pytest.mark.slow
@@ -91,21 +101,13 @@ def test_random_weights_page_shows_the_banner_and_masks_in_a_browser(tmp_path, p
     if CHROMIUM is None:
         pytest.skip("needs Debian's chromium (.ci/run installs it)")
     from PIL import Image
-    from playwright.sync_api import sync_playwright
-
     photo, result = photo_and_result
     page_path = viz.interactive_page(photo, result, tmp_path / "page.html", random_weights=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1000, "height": 640})
-        page.goto(page_path.as_uri())
-        page.wait_for_function("document.querySelector('.js-plotly-plot') && "
-                               "document.querySelector('.js-plotly-plot').data")
+    with opened_page(page_path) as page:
         page.wait_for_timeout(300)
         assert page.title() == viz.RANDOM_BANNER
         assert viz.RANDOM_BANNER in page.locator(".gtitle").text_content()  # an SVG text node
         page.screenshot(path=str(tmp_path / "shot.png"))
-        browser.close()
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB")).astype(int)
     red_text = (np.abs(shot[:80] - viz.BANNER_RGB).sum(axis=-1) < 60).sum()
     assert red_text > 200  # the banner's red letters above the picture

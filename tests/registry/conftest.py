@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from sam3ops.registry import promote, register
+from tests.support.models import build_formats
 from tests.support.registry import point_at
 from tests.support.servers import start_mlflow_server
 
@@ -57,3 +58,9 @@ def remote(server, sources, isolated, monkeypatch):
     """This test talks to ``server``; returns (server, sources, a model name of its own)."""
     point_at(monkeypatch, server.uri)
     return server, sources, f"sam3-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="package")
+def formats(tiny_weights, tmp_path_factory):
+    """A store of its own with fp32 (init), fp16 and ONNX (convert), each benchmarked and registered."""
+    return build_formats(tmp_path_factory.mktemp("formats"), tiny_weights)

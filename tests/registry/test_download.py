@@ -16,7 +16,7 @@ from sam3ops.errors import EngineMismatchError, IntegrityError, PullError
 from sam3ops.registry import download, promote, pull, register
 from sam3ops.registry.client import client
 from tests.support.cli import run_cli
-from tests.support.registry import ENGINE_TAGS, fake_run, stored
+from tests.support.registry import ENGINE_TAGS, convert_run_of, fake_run, stored
 from tests.support.servers import free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,8 @@ def test_engines_checked_for_gpu_on_promote_and_pull(remote, capsys, tmp_path, m
 
 def test_changed_bytes_in_the_store_are_caught(remote, capsys, tmp_path):
     server, sources, name = remote
-    version = register(run_id=sources["fp16"], name=name).version
+    # A model of its own: the bytes changed below would otherwise be those of every version of sources["fp16"].
+    version = register(run_id=convert_run_of(sources["fp16_dir"]), name=name).version
     promote(version=version, name=name, allow_random=True)
     mv = client().get_model_version(name, version)
     weights = stored(server, mv, "model.safetensors")

@@ -42,8 +42,13 @@ def test_register_promote_pull_rollback(remote, capsys, tmp_path):
         "weights_commit": manifest.commit}
     assert v1.tags["source_run_id"] == sources["fp16"]
     assert v1.tags["manifest_sha256"] == file_hashes(sources["fp16_dir"] / "manifest.json")[0]
-    register_run = mlflow.get_run(v1.run_id)
+    # A version of a logged model belongs to the run that logged it (MLflow 3): the convert run; the
+    # register run that made it names it in its tags.
+    assert v1.run_id == sources["fp16"] and v1.source == f"models:/{v1.tags['model_id']}"
+    [register_run] = mlflow.search_runs(experiment_names=["sam3-register"], output_format="list", filter_string=(
+        f"tags.registered_model = '{name}' and tags.registered_version = '1'"))
     assert register_run.data.tags[tracking.STAGE_TAG] == "register" and register_run.info.status == "FINISHED"
+    assert register_run.data.tags["model_id"] == v1.tags["model_id"]
 
     code, _, err = run_cli(capsys, "promote", "--version", "1", "--name", name)
     assert code == 1 and "RANDOM weights" in err and "--allow-random" in err
@@ -138,8 +143,11 @@ def test_embedded_store_and_entry_points(capsys, tmp_path, tiny_weights):
         env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     mlflow_client = client()
-    assert mlflow.get_run(mlflow_client.get_model_version("emb", "1").run_id).data.tags[
-        "mlflow.project.entryPoint"] == "register"
+    # The version belongs to the init run that logged its model (MLflow 3); the register run names it.
+    assert mlflow_client.get_model_version("emb", "1").run_id == init_run
+    [register_run] = mlflow.search_runs(experiment_names=["sam3-register"], output_format="list",
+                                        filter_string="tags.registered_model = 'emb' and tags.registered_version = '1'")
+    assert register_run.data.tags["mlflow.project.entryPoint"] == "register"
     code, _, err = run_cli(capsys, "promote", "--version", "1", "--name", "emb", "--allow-random", "true",
                            "--target-gpu", "", "--reason", "demo")  # as the promote entry point passes them
     assert code == 0, err
@@ -148,12 +156,17 @@ def test_embedded_store_and_entry_points(capsys, tmp_path, tiny_weights):
     code, out, err = run_cli(capsys, "pull", "--name", "emb", "--dest", "pulled")
     assert code == 0, err
     assert not Manifest.read(Path("pulled")).problems(Path("pulled"))
-    # A changed file in the folder the init run wrote is refused at registration, not copied.
+    # init logged the files once, verified: a file changed in its folder since never reaches the
+    # registry (register points at the logged model and reads no folder); the version pulls intact.
     with open(tmp_path / "tiny" / "config.json", "a") as handle:
         handle.write(" ")
     code, _, err = run_cli(capsys, "register", "--run-id", init_run, "--name", "emb2")
-    assert code == 1 and f"the weights folder of run {init_run} does not match its manifest" in err
-    assert "config.json" in err
+    assert code == 0, err
+    first, second = (mlflow_client.get_model_version(name, "1") for name in ("emb", "emb2"))
+    assert second.tags["model_id"] == first.tags["model_id"]
+    code, _, err = run_cli(capsys, "pull", "--name", "emb2", "--version", "1", "--dest", "pulled2")
+    assert code == 0, err
+    assert (Path("pulled2") / "config.json").read_bytes() == (tiny_weights / "config.json").read_bytes()
 
 
 def test_cli_forwards_to_the_library(capsys, monkeypatch):

@@ -44,20 +44,30 @@ def test_pyfunc_predicts_what_the_weights_do(server, sources, published, monkeyp
 
 
 def test_registering_prints_no_mlflow_warnings(server, sources, tmp_path, monkeypatch):
-    """`sam3ops register` as a user runs it: no warning about type hints or the input example, and the
-    version carries the registration's signature and a small input example (a 32x32 PNG, one prompt)."""
+    """`sam3ops init` (which logs the model) and `sam3ops register` as a user runs them: no warning
+    about type hints, the input example or the photo datasets, and the version carries the signature
+    and a small input example (a 32x32 PNG, one prompt)."""
+    import re
+    import shutil
+
     point_at(monkeypatch, server.uri)
     name = f"sam3-warnings-{uuid.uuid4().hex[:8]}"
-    done = subprocess.run([sys.executable, "-W", "always::UserWarning", "-m", "sam3ops", "register",
-                           "--run-id", sources["init"], "--name", name],
-                          env=subprocess_env(MLFLOW_TRACKING_URI=server.uri), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    # MLflow's INFO lines mention the example ("Validating input example against model signature"):
-    # what must not appear is a warning (warnings.warn's "UserWarning:", logging's "WARNING").
-    for warned in ("Warning:", "WARNING", "type hints", "input example was not provided", "Failed to"):
-        assert warned not in output, output[-4000:]
+    # Other files than the package's source (seed 1): init logs a model of its own.
+    shutil.copytree(sources["tiny_dir"], tmp_path / "tiny")
+    output = ""
+    for argv in (["init", "--preset", "tiny", "--seed", "1", "--force", "--output", str(tmp_path / "tiny")],
+                 ["register", "--run-id", "RUN", "--name", name]):
+        if argv[0] == "register":
+            argv[2] = re.search(r"\(run ([0-9a-f]{32})\)", output).group(1)
+        done = subprocess.run([sys.executable, "-W", "always::UserWarning", "-m", "sam3ops", *argv],
+                              env=subprocess_env(MLFLOW_TRACKING_URI=server.uri), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-4000:]
+        # MLflow's INFO lines mention the example ("Validating input example against model signature"):
+        # what must not appear is a warning (warnings.warn's "UserWarning:", logging's "WARNING").
+        for warned in ("Warning:", "WARNING", "type hints", "input example was not provided", "Failed to"):
+            assert warned not in output, output[-4000:]
     info = mlflow.models.get_model_info(f"models:/{name}/1")
     assert [c.name for c in info.signature.inputs.inputs] == ["image", "prompts"]
     assert [p.name for p in info.signature.params.params] == ["score_threshold", "mask_threshold"]
@@ -127,3 +137,16 @@ def test_serve_answers_invocations(server, sources, published, tmp_path, monkeyp
             assert set(error) <= {"error_code", "message", "sqlstate", "error_class"} and len(message) < 200, error
     finally:
         stop_process_group(proc)
+
+
+def test_format_precision_and_manifest_sha256_come_from_the_mlmodels_metadata(tmp_path):
+    """Logged models carry them in the MLmodel's metadata (no model_config: MLflow would log it as
+    params of the stage's run); a folder outside a model gives {} (model_config then decides)."""
+    from sam3ops.registry.pyfunc import shipped_metadata
+
+    weights = tmp_path / "model" / "artifacts" / "weights"
+    weights.mkdir(parents=True)
+    assert shipped_metadata(weights) == {}
+    (tmp_path / "model" / "MLmodel").write_text(
+        "flavors: {}\nmetadata:\n  sam3ops:\n    format: fp16\n    precision: fp16\n    manifest_sha256: abc\n")
+    assert shipped_metadata(weights) == {"format": "fp16", "precision": "fp16", "manifest_sha256": "abc"}

@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from sam3ops import tracking
-from sam3ops.errors import RegistryError, TrackingAuthError, TrackingUnreachableError
+from sam3ops.errors import RegistryError, TrackingAuthError, TrackingServerError
 from sam3ops.registry import register
 from sam3ops.registry.client import client
 from tests.support.cli import run_cli
@@ -45,7 +45,8 @@ def test_register_refusals(remote, capsys):
 
 # How a server can fail the lookup, and the error each failure must become.
 LOOKUP_FAILURES = [
-    (503, "TEMPORARILY_UNAVAILABLE", TrackingUnreachableError, "cannot reach"),
+    # The server answered every time, so it is up: its store is what failed (not "cannot reach").
+    (503, "TEMPORARILY_UNAVAILABLE", TrackingServerError, "kept answering with server errors"),
     (403, "PERMISSION_DENIED", TrackingAuthError, "refused these credentials (HTTP 403"),
     (400, "INVALID_PARAMETER_VALUE", RegistryError, "answered INVALID_PARAMETER_VALUE (HTTP 400)"),
 ]

@@ -35,6 +35,29 @@ def fake_run(tags: dict, *, status: str = "FINISHED", weights: Path | None = Non
     return run.info.run_id
 
 
+def logged_weights(run_id: str) -> set[str]:
+    """``weights/<path>`` of every file in the logged model that run ``run_id`` made (tag ``model_id``)."""
+    model = mlflow.get_logged_model(mlflow.get_run(run_id).data.tags["model_id"])
+    root = f"{model.artifact_location.rstrip('/')}/artifacts/weights"
+    found, pending = set(), [""]
+    while pending:
+        prefix = pending.pop()
+        for info in mlflow.artifacts.list_artifacts(artifact_uri=f"{root}/{prefix}".rstrip("/")):
+            rel = f"{prefix}/{Path(info.path).name}".lstrip("/")
+            (pending.append(rel) if info.is_dir else found.add(f"weights/{rel}"))
+    return found
+
+
+def convert_run_of(folder: Path, *, format: str = "fp16", precision: str = "fp16") -> str:
+    """A finished convert run that logged ``folder`` as a logged model of its own: for a test that
+    alters a version's stored files (versions of one run share its model's files)."""
+    from sam3ops.registry.logged import log_weights_model
+
+    with tracking.stage_run("convert", tags={"format": format, "precision": precision, "parity": "pass"}) as run:
+        log_weights_model(folder, format=format, precision=precision, tags={"parity": "pass"})
+    return run.info.run_id
+
+
 def image_bytes(name: str = "astronaut") -> bytes:
     """A sample photo as PNG bytes."""
     from sam3ops.predict.samples import sample_image

@@ -57,7 +57,7 @@ def sha256(path: Path) -> str:
 def big_text_config():
     """The tiny preset with SAM3's full-size text encoder (its CLIP text model, 353 M parameters): a real
     1.4 GB checkpoint whose forward pass (the tiny vision side at 224 px) takes about a second, where
-    the full preset's takes a minute on 2 cores (registering runs one)."""
+    the full preset's takes a minute on 2 cores (logging the model at init runs one on its input example)."""
     from transformers import Sam3Config
 
     from sam3ops.weights import presets
@@ -81,13 +81,14 @@ def test_a_large_checkpoint_goes_to_s3_in_parts(postgres, moto_s3, tmp_path, mon
         tiny_or_full = presets.build_config
         monkeypatch.setattr(presets, "build_config",
                             lambda preset: big_text_config() if preset == BIG_TEXT else tiny_or_full(preset))
+        # init uploads the files (it logs them as the run's model); register only points at that model.
+        monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+        monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(CHUNK))
         init_run = init_stage(preset=BIG_TEXT, output=str(tmp_path / "big")).run_id
         manifest = Manifest.read(tmp_path / "big")
         weights = next(e for e in manifest.files if e.path == "model.safetensors")
         assert weights.size > 1024**3
 
-        monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
-        monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(CHUNK))
         registered = register(run_id=init_run, name="sam3-s3")
         assert registered.tags["size_bytes"] == str(sum(e.size for e in manifest.files))
 

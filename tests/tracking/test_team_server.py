@@ -95,5 +95,5 @@ def test_main_job_against_the_postgresql_server(capsys, team_server, tmp_path):
 
     code, out, err = run_cli(capsys, "pipeline", *QUICK)
     assert code == 0, err
-    check_main_job(out)
+    check_main_job(out, tmp_path / "predictions")  # the test's working directory (conftest's isolated)
     assert f"ui          {team_server.uri}" in out

@@ -15,6 +15,7 @@ from sam3ops.inference.onnx_core import OnnxCore
 from sam3ops.predict.samples import sample_image
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.support.cli import run_cli
+from tests.support.registry import logged_weights
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_mlflow_run_convert_onnx_entry_point(tmp_path, tiny_weights):
     assert run.data.params["format"] == "onnx" and run.data.params["opset"] == "17"
     assert run.data.tags["trt_ready"] == "true" and run.data.metrics["trt_unsupported_ops"] == 0
     assert run.data.metrics["parity_mask_iou"] > 0.99
-    listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "weights")}
+    listed = logged_weights(run.info.run_id)  # the run's files, in the logged model it made
     assert {"weights/vision.onnx", "weights/text.onnx", "weights/decoder.onnx", "weights/tokenizer.json"} <= listed
 
 

@@ -27,6 +27,7 @@ from sam3ops.inference import Segmenter, trt_core
 from sam3ops.predict.samples import sample_image
 from tests.support.cli import run_cli
 from tests.support.fake_tensorrt import FakeTensorRT
+from tests.support.registry import logged_weights
 
 
 def _why_no_tensorrt() -> str | None:
@@ -244,7 +245,7 @@ def test_cli_tensorrt_from_safetensors(capsys, tmp_path, tiny_weights):
     assert run.info.status == "FINISHED" and tags["parity"] == "pass" and tags["trt_ready"] == "true"
     assert tags["trt_version"] and tags["compute_capability"] and params["max_batch"] == "4"
     assert tags["parity_reference"] == "torch-fp32" and params["precision"] == "fp16"
-    listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "weights")}
+    listed = logged_weights(run.info.run_id)  # the run's files, in the logged model it made
     assert {"weights/vision.engine", "weights/vision.engine.json", "weights/manifest.json"} <= listed
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".eng")]
 
