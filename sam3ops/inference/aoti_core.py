@@ -7,6 +7,8 @@ code calls torch's C++ runtime), the device type (CPU code or CUDA kernels), and
 capability (CUDA kernels are built for one architecture) or the CPU's vector instruction set (CPU
 kernels are built with ``-march=native``). A mismatch is refused in one line unless forced. A batch
 over the compiled range runs in chunks of its maximum (with a warning); one under it is padded.
+Each input is handed over in the memory layout its package was compiled for (``input_layouts``
+in ``aoti.json``): a package does not check the strides it reads.
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def machine(device: str) -> dict[str, str | None]:
 
             here["cpu_isa"] = str(pick_vec_isa()) or "none"
     return here
+
+
+def input_layout(tensor: torch.Tensor) -> str:
+    """``channels_last`` for a 4-D tensor laid out so (and not also plain contiguous), else ``contiguous``."""
+    if tensor.dim() == 4 and not tensor.is_contiguous() and tensor.is_contiguous(memory_format=torch.channels_last):
+        return "channels_last"
+    return "contiguous"
+
+
+def in_layouts(inputs: tuple[torch.Tensor, ...], layouts: list[str] | None) -> tuple[torch.Tensor, ...]:
+    """``inputs`` in the ``layouts`` a package was compiled for (a copy only where one differs).
+
+    A package reads each input with the strides of its compile-time example and does not check
+    them: a tensor in another layout is read wrongly, silently. ``None`` (a sidecar from before
+    layouts were recorded) leaves the inputs as they are.
+    """
+    if not layouts:
+        return inputs
+    formats = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+    return tuple(t.contiguous(memory_format=formats[layout]) for t, layout in zip(inputs, layouts))
 
 
 def mismatches(sidecar: dict, here: dict[str, str | None]) -> list[str]:
@@ -113,6 +135,7 @@ class AotiCore:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(sidecar.get("precision"), torch.float32)
         self.min_batch, self.max_batch = int(sidecar.get("min_batch", 1)), int(sidecar.get("max_batch", 1))
+        self.layouts: dict[str, list[str]] = sidecar.get("input_layouts") or {}
         index = self.device.index if self.device.type == "cuda" else -1
         self.runners = {name: torch._inductor.aoti_load_package(str(folder / name), device_index=index)
                         for name in AOTI_PACKAGES}
@@ -137,7 +160,13 @@ class AotiCore:
         batch = inputs[0].shape[0]
         if batch < self.min_batch:
             inputs = tuple(torch.cat([t, t[-1:].expand(self.min_batch - batch, *t.shape[1:])]) for t in inputs)
-        return [out[:batch] for out in self.runners[package](*inputs)]
+        outputs = self.runners[package](*in_layouts(inputs, self.layouts.get(package)))
+        # A package returns its exported module's output as it was (torch.export keeps the pytree): a
+        # tuple for the vision encoder and decoder, a lone tensor for the text encoder. Iterating that
+        # tensor would walk its batch rows, and [0] of them is the first prompt's features only.
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        return [out[:batch] for out in outputs]
 
     @torch.inference_mode()
     def encode_image(self, pixel_values: torch.Tensor) -> VisionFeatures:

@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = FORMAT_PRECISIONS["aoti"]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# Inductor options for every part: its defaults. Compiling the generated wrapper at -O0 instead of
-# -O1 would save compile time, but on torch 2.14.1 (CPU) it made packages that compute wrong
-# outputs (the text encoder's features off by 0.2; measured on the tiny preset).
-INDUCTOR_OPTIONS: dict[str, str] = {}
+# Inductor options for every part. The generated C++ wrapper only calls the kernels (which stay at
+# -O3) in order, and g++ spends most of a part's compile time on it at the default -O1: -O0 builds
+# packages with the same outputs (tiny preset, torch 2.14.1, CPU) in less time.
+INDUCTOR_OPTIONS: dict[str, str] = {"aot_inductor.compile_wrapper_opt_level": "O0"}
 
 
 @dataclass
@@ -68,7 +68,7 @@ def build_packages(*, source: Path, output: Path, precision: str = "fp32", devic
 
     from sam3ops.checkpoint.derive import derived_folder
     from sam3ops.checkpoint.kinds import check_weights_dir, require_empty
-    from sam3ops.inference.aoti_core import machine
+    from sam3ops.inference.aoti_core import input_layout, machine
     from sam3ops.inference.core import TorchCore
     from sam3ops.inference.device import resolve_device
 
@@ -84,21 +84,30 @@ def build_packages(*, source: Path, output: Path, precision: str = "fp32", devic
     require_empty(output, overwrite=overwrite)  # before loading the model for nothing
     core = TorchCore(Sam3Model.from_pretrained(source, dtype=DTYPES[precision]).to(torch_device))
     seconds: dict[str, float] = {}
+    layouts: dict[str, list[str]] = {}
     with derived_folder(source, output, label="aoti", overwrite=overwrite) as derived:
         for name, (module, args) in _parts(core, source).items():
             log.info("compiling %s", name)
             started = time.perf_counter()
             _compile(module, args, derived.staging / name, batch)
             seconds[name] = round(time.perf_counter() - started, 2)
+            layouts[name] = [input_layout(t) for t in args]
         sidecar = {**machine(str(torch_device)), "precision": precision, "min_batch": batch[0],
-                   "max_batch": batch[1], "compile_seconds": seconds, "inductor_options": INDUCTOR_OPTIONS}
+                   "max_batch": batch[1], "compile_seconds": seconds, "input_layouts": layouts,
+                   "inductor_options": INDUCTOR_OPTIONS}
         atomic_write(derived.staging / AOTI_SIDECAR, json.dumps(sidecar, indent=2) + "\n")
     packages = [output / name for name in AOTI_PACKAGES]
     return AotiBuild(output, packages, precision, sum(p.stat().st_size for p in packages), seconds, sidecar)
 
 
 def _parts(core, source: Path) -> dict[str, tuple[torch.nn.Module, tuple]]:
-    """Each package's module and its batch-2 example inputs (the decoder's from one real encoder pass)."""
+    """Each package's module and its batch-2 example inputs (the decoder's from one real encoder pass).
+
+    A package reads its inputs with the strides of these examples, unchecked: the decoder's must have
+    the layout the vision encoder hands it (channels-last feature maps), so they are two copies of
+    one image's features in that layout, not ``.contiguous()`` ones (those made a decoder whose masks
+    were wrong when fed the encoder's own features).
+    """
     from transformers import Sam3Processor
 
     from sam3ops.convert.onnx.export import _Decoder, _Text, _Vision
@@ -109,7 +118,7 @@ def _parts(core, source: Path) -> dict[str, tuple[torch.nn.Module, tuple]]:
     text = processor.tokenizer(["person", "cat"], padding="max_length", truncation=True,
                                max_length=processor.tokenizer.model_max_length, return_tensors="pt").to(core.device)
     with torch.no_grad():
-        vision = tuple(t.expand(2, *t.shape[1:]).contiguous() for t in _Vision(core)(pixel_values[:1]))
+        vision = tuple(torch.cat([t, t]) for t in _Vision(core)(pixel_values[:1]))  # cat keeps the layout
         features = _Text(core)(text.input_ids, text.attention_mask)
     return {"vision.pt2": (_Vision(core), (pixel_values,)),
             "text.pt2": (_Text(core), (text.input_ids, text.attention_mask)),
