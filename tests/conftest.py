@@ -126,8 +126,7 @@ def repo_folder(tmp_path_factory, tiny_weights) -> Path:
 def tiny_aoti(tiny_weights, tmp_path_factory, empty_store):
     """The tiny preset through the real convert stage to AOTInductor packages (batch 1-4, CPU), once
     per session, in a tracking store of its own: ``(folder, run id, tracking URI, StageResult)``.
-    Read-only. The run's parity gate fails today (the text package, see the README), so the
-    result is returned, not asserted: the tests say what passes and what does not.
+    Read-only. The result is returned, not asserted: the stage's tests say whether the gate passed.
 
     Compiling is the slow part of the format (a minute or more here), so the tests of the packages,
     the stage's run and the registry share this one build.

@@ -38,10 +38,6 @@ def aoti_run(tiny_aoti, tiny_weights, tmp_path, monkeypatch):
                          parity_images=["astronaut"], parity_prompts=["person"])
 
 
-TEXT_DEFECT = "the gate fails on the AOTInductor text package today (see tests/convert/aoti): nothing to register"
-
-
-@pytest.mark.xfail(strict=True, reason=TEXT_DEFECT)
 def test_aoti_version_is_tagged_pulled_and_loaded(aoti_run, tmp_path):
     from sam3ops.predict.samples import sample_image
 
@@ -61,7 +57,6 @@ def test_aoti_version_is_tagged_pulled_and_loaded(aoti_run, tmp_path):
     assert len(result.scores) == 20 and (result.scores == expected.scores).all()
 
 
-@pytest.mark.xfail(strict=True, reason=TEXT_DEFECT)
 def test_load_refuses_packages_of_another_torch_release_unless_forced(aoti_run, tmp_path, monkeypatch):
     assert aoti_run.ok, aoti_run.error
     version = register(run_id=aoti_run.run_id, name="sam3-aoti-old").version

@@ -26,25 +26,20 @@ def aoti_dir(tiny_aoti):
     return tiny_aoti[0]
 
 
-TEXT_DEFECT = ("the AOTInductor text package disagrees with eager transformers (0.14-0.26 on the tiny preset) "
-               "while its exported program agrees: open, see the README")
-
-
 def test_stage_run_is_tagged_and_gated(tiny_aoti):
     folder, run_id, uri, result = tiny_aoti
     run = mlflow.MlflowClient(uri).get_run(run_id)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    assert run.info.status == ("FINISHED" if result.ok else "FAILED")
-    assert tags["format"] == "aoti" and tags["precision"] == "fp32" and tags["parity"] in ("pass", "fail")
+    assert run.info.status == "FINISHED", tags.get("error")
+    assert tags["format"] == "aoti" and tags["precision"] == "fp32" and tags["parity"] == "pass"
     assert tags["torch_version"] == torch_release() and tags["aoti_device"] == "cpu" and tags["cpu_isa"]
     assert params["min_batch"] == "1" and params["max_batch"] == "4" and "opt_batch" not in params
     assert all(metrics[f"compile_s_{part}"] > 0 for part in ("vision", "text", "decoder"))
-    assert metrics["parity_instances"] > 0 and (tags["parity"] == "pass") == result.ok
+    assert metrics["parity_instances"] > 0 and result.ok
     assert all((folder / name).is_file() for name in (*AOTI_PACKAGES, AOTI_SIDECAR, "manifest.json", "tokenizer.json"))
     assert not any(folder.parent.glob(".tiny-aoti.*")), "a staging folder was left behind"
 
 
-@pytest.mark.xfail(strict=True, reason=TEXT_DEFECT)
 def test_stage_run_passes_the_gate_and_logs_the_packages(tiny_aoti):
     folder, run_id, uri, result = tiny_aoti
     assert result.ok and mlflow.MlflowClient(uri).get_run(run_id).data.metrics["parity_mask_iou"] >= 0.98
@@ -58,6 +53,9 @@ def test_sidecar_records_what_the_packages_are_tied_to(aoti_dir):
     assert sidecar["cpu_isa"] and sidecar["gpu_name"] is None
     assert (sidecar["min_batch"], sidecar["max_batch"], sidecar["precision"]) == (1, 4, "fp32")
     assert set(sidecar["compile_seconds"]) == set(AOTI_PACKAGES)
+    # The decoder reads the vision encoder's feature maps as that encoder lays them out (channels-last).
+    assert sidecar["input_layouts"]["decoder.pt2"] == ["channels_last"] * 6 + ["contiguous"] * 2
+    assert sidecar["input_layouts"]["text.pt2"] == ["contiguous"] * 2
     manifest = json.loads((aoti_dir / "manifest.json").read_text())
     assert {name for name in AOTI_PACKAGES} <= {entry["path"] for entry in manifest["files"]}
 
@@ -74,11 +72,13 @@ def _cores_and_inputs(aoti_dir, tiny_weights, batch):
     return torch_core, aoti_core, pixels, text
 
 
-@pytest.mark.xfail(strict=True, reason=TEXT_DEFECT)
-def test_text_package_matches_torch(aoti_dir, tiny_weights):
-    torch_core, aoti_core, _, text = _cores_and_inputs(aoti_dir, tiny_weights, 3)
-    torch.testing.assert_close(aoti_core.encode_text(text.input_ids, text.attention_mask),
-                               torch_core.encode_text(text.input_ids, text.attention_mask), rtol=1e-4, atol=1e-4)
+@pytest.mark.parametrize("batch", [1, 3, 6])
+def test_text_package_matches_torch(aoti_dir, tiny_weights, batch):
+    """Every prompt's features, not only the first's: the package returns one tensor, not a tuple."""
+    torch_core, aoti_core, _, text = _cores_and_inputs(aoti_dir, tiny_weights, batch)
+    got = aoti_core.encode_text(text.input_ids, text.attention_mask)
+    assert got.shape == (batch, 32, 32)
+    torch.testing.assert_close(got, torch_core.encode_text(text.input_ids, text.attention_mask), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 6])  # 6: over the compiled maximum of 4, run in chunks
@@ -95,19 +95,21 @@ def test_vision_and_decoder_packages_match_torch(aoti_dir, tiny_weights, batch, 
     assert ("in chunks" in caplog.text) == (batch > 4)
 
 
-@pytest.mark.xfail(strict=True, reason="the decoder package's mask outputs differ by ~2e-3 (tiny preset) when "
-                   "compiled from build_packages' examples: open, see the README")
-def test_decoder_package_masks_match_torch(aoti_dir, tiny_weights):
+@pytest.mark.parametrize("layout", ["encoder", "contiguous"])
+def test_decoder_package_masks_match_torch(aoti_dir, tiny_weights, layout):
+    """Masks too, from the encoder's channels-last features or from contiguous copies of them: the
+    package reads its example's strides unchecked, so the core hands each input over in them."""
     torch_core, aoti_core, pixels, text = _cores_and_inputs(aoti_dir, tiny_weights, 3)
     vision = torch_core.encode_image(pixels)
     features = torch_core.encode_text(text.input_ids, text.attention_mask)
     expected = torch_core.decode(vision, features, text.attention_mask)
-    got = aoti_core.decode(vision, features, text.attention_mask)
+    given = vision if layout == "encoder" else type(vision)(*(t.contiguous() for t in vision))
+    got = aoti_core.decode(given, features, text.attention_mask)
+    # Random weights make tiny mask logits (|x| < 2e-3 here): an absolute bound far below them.
     for name in ("pred_masks", "semantic_seg"):
-        torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=TEXT_DEFECT)
 def test_segmenter_runs_the_aoti_folder(aoti_dir, tiny_weights):
     photo = sample_image("chelsea")
     reference = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment([photo], ["cat", "person"])[0]
@@ -129,15 +131,16 @@ folder = {str(aoti_dir)!r}
 vision = aoti_load_package(folder + "/vision.pt2")(torch.rand(2, 3, 224, 224))
 ids = torch.full((2, 32), 49407); ids[:, 0] = 49406
 mask = torch.zeros(2, 32, dtype=torch.long); mask[:, :2] = 1
-text = aoti_load_package(folder + "/text.pt2")(ids, mask)[0]
+text = aoti_load_package(folder + "/text.pt2")(ids, mask)  # one tensor: the exported module's output
 out = aoti_load_package(folder + "/decoder.pt2")(*vision, text, mask)
 assert "transformers.models.sam3" not in sys.modules
-print([tuple(t.shape) for t in out], all(bool(torch.isfinite(t).all()) for t in out))
+print(tuple(text.shape), [tuple(t.shape) for t in out], all(bool(torch.isfinite(t).all()) for t in out))
 """
     done = subprocess.run([sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("True") and "(2, 20, 4)" in done.stdout
+    assert done.stdout.startswith("(2, 32, 32)"), done.stdout
 
 
 def _copy_with(aoti_dir, tmp_path, **sidecar):
