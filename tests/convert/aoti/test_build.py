@@ -43,8 +43,10 @@ def test_stage_run_is_tagged_and_gated(tiny_aoti):
 def test_stage_run_passes_the_gate_and_logs_the_packages(tiny_aoti):
     folder, run_id, uri, result = tiny_aoti
     assert result.ok and mlflow.MlflowClient(uri).get_run(run_id).data.metrics["parity_mask_iou"] >= 0.98
-    listed = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run_id, "weights")}
-    assert {f"weights/{name}" for name in (*AOTI_PACKAGES, AOTI_SIDECAR, "manifest.json")} <= listed
+    client = mlflow.MlflowClient(uri)
+    model_id = client.get_run(run_id).data.tags["model_id"]  # the files are the run's logged model
+    listed = {a.path for a in client.list_logged_model_artifacts(model_id, "artifacts/weights")}
+    assert {f"artifacts/weights/{name}" for name in (*AOTI_PACKAGES, AOTI_SIDECAR, "manifest.json")} <= listed
 
 
 def test_sidecar_records_what_the_packages_are_tied_to(aoti_dir):
