@@ -40,12 +40,13 @@ seg = Segmenter.from_dir(weights)
 load_s = time.perf_counter() - started
 def call():
     seg.clear_text_cache()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     seg.segment([photo], prompts)
-    return time.perf_counter() - started
-first_s = call()
-print(json.dumps({"load_s": load_s, "first_s": first_s, "calls_s": [call() for _ in range(calls)],
-                  "threads": torch.get_num_threads()}))
+    return time.perf_counter() - started, time.process_time() - cpu
+first_s = call()[0]
+timed = [call() for _ in range(calls)]
+print(json.dumps({"load_s": load_s, "first_s": first_s, "calls_s": [wall for wall, _ in timed],
+                  "cpu_s": [cpu for _, cpu in timed], "threads": torch.get_num_threads()}))
 """
 
 
@@ -63,13 +64,15 @@ def measure(tree: Path, weights: Path, calls: int, prompts: str) -> dict:
     """One process of ``tree`` on ``weights``: load, first call, ``calls`` timed calls."""
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
     out = subprocess.run([sys.executable, "-c", CHILD, str(weights), str(calls), prompts], env=env, cwd=tree,
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"the {tree.name} tree failed on {weights}:\n{out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def compare(trees: dict[str, Path], weights: Path, *, rounds: int, calls: int, prompts: str) -> dict:
     """Alternate the trees ``rounds`` times (order flipped every round); every call's seconds per tree."""
-    seen = {name: {"calls_s": [], "load_s": [], "first_s": []} for name in trees}
+    seen = {name: {"calls_s": [], "cpu_s": [], "load_s": [], "first_s": [], "loadavg": []} for name in trees}
     names = list(trees)
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
@@ -77,25 +80,37 @@ def compare(trees: dict[str, Path], weights: Path, *, rounds: int, calls: int, p
             for key in ("load_s", "first_s"):
                 seen[name][key].append(result[key])
             seen[name]["calls_s"] += result["calls_s"]
+            seen[name]["cpu_s"] += result["cpu_s"]
+            seen[name]["loadavg"].append(os.getloadavg()[0])
             print(f"round {r + 1} {name}: {[round(s * 1000) for s in result['calls_s']]} ms", flush=True)
     return seen
+
+
+def ratio(entry: dict, key: str, statistic) -> str:
+    """after / before of ``statistic`` over one measure of both trees, in bold."""
+    values = {name: statistic(seen[key]) for name, seen in entry["trees"].items()}
+    return f"**{values['after'] / values['before']:.3f}**"
 
 
 def section(results: dict, before: str, after: str) -> str:
     lines = [f"## CPU path before and after — {dt.date.today().isoformat()}, before {before}, after {after}", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other work), no GPU; "
              f"Python {platform.python_version()}. `Segmenter.segment`, 1 photo (1008 px), fp32, text cache "
-             "cleared each call; each tree in its own process, trees alternated (A B B A); medians.", "",
-             "| preset | prompts | tree | calls | median ms | min ms | max ms | first call s | load s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "cleared each call; each tree in its own process, trees alternated (A B B A). Wall time is what a "
+             "user waits; CPU ms (the process's user + system time per call) is far less sensitive to other "
+             "work on a shared host, and the ratio to trust when the load average is high.", "",
+             "| preset | prompts | tree | calls | median ms | min ms | max ms | median CPU ms | first call s "
+             "| load s | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for preset, entry in results.items():
         for name, seen in entry["trees"].items():
             ms = [s * 1000 for s in seen["calls_s"]]
             lines.append(f"| {preset} | {entry['prompts']} | {name} | {len(ms)} | {statistics.median(ms):.0f} "
                          f"| {min(ms):.0f} | {max(ms):.0f} | {statistics.median(seen['first_s']):.1f} "
-                         f"| {statistics.median(seen['load_s']):.1f} |")
-        medians = {n: statistics.median(s["calls_s"]) for n, s in entry["trees"].items()}
-        lines.append(f"| {preset} | | after / before | | **{medians['after'] / medians['before']:.3f}** | | | | |")
+                         f"| {statistics.median(seen['load_s']):.1f} "
+                         f"| {min(seen['loadavg']):.1f}-{max(seen['loadavg']):.1f} |")
+        lines.append(f"| {preset} | | after / before | | {ratio(entry, 'calls_s', statistics.median)} "
+                     f"| {ratio(entry, 'calls_s', min)} | | {ratio(entry, 'cpu_s', statistics.median)} | | | |")
     return "\n".join(lines) + "\n\n"
 
 
@@ -116,9 +131,11 @@ def main() -> None:
 
     after = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.after], check=True,
                            capture_output=True, text=True).stdout.strip()
-    presets = {"tiny": (Path(args.tiny), args.rounds, args.calls, "person,cat,cup,dog")} if args.rounds else {}
+    presets = {}
+    if args.rounds:
+        presets["tiny"] = (Path(args.tiny).resolve(), args.rounds, args.calls, "person,cat,cup,dog")
     if args.full_rounds:
-        presets["full"] = (Path(args.full), args.full_rounds, args.full_calls, "person")
+        presets["full"] = (Path(args.full).resolve(), args.full_rounds, args.full_calls, "person")
     results = {}
     with tempfile.TemporaryDirectory(prefix="sam3ops-before-") as tmp:
         (Path(tmp) / "before").mkdir()
