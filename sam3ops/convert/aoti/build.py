@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 PRECISIONS = FORMAT_PRECISIONS["aoti"]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Inductor options for every part. The generated C++ wrapper only calls the kernels (which stay at
-# -O3) in order, and g++ spends most of a part's compile time on it at the default -O1: -O0 builds
-# packages with the same outputs (tiny preset, torch 2.14.1, CPU) in less time.
-INDUCTOR_OPTIONS: dict[str, str] = {"aot_inductor.compile_wrapper_opt_level": "O0"}
+# -O3) in order, and g++ spends much of a part's compile time on it at the default -O1: -O0 builds
+# packages with the same outputs (tiny preset, torch 2.14.1, CPU). Only where this torch has the
+# option: an unknown one fails the compile (the GPU host runs an older torch).
+INDUCTOR_OPTIONS: dict[str, str] = (
+    {"aot_inductor.compile_wrapper_opt_level": "O0"}
+    if hasattr(torch._inductor.config.aot_inductor, "compile_wrapper_opt_level") else {})
 
 
 @dataclass
