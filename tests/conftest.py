@@ -121,3 +121,32 @@ def repo_folder(tmp_path_factory, tiny_weights) -> Path:
     (folder / "README.md").write_text("# SAM3 (tiny, random weights, for tests)\n")
     (folder / "sam3.pt").write_bytes(os.urandom(12 * 1024 * 1024))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_aoti(tiny_weights, tmp_path_factory, empty_store):
+    """The tiny preset through the real convert stage to AOTInductor packages (batch 1-4, CPU), once
+    per session, in a tracking store of its own: ``(folder, run id, tracking URI, StageResult)``.
+    Read-only. The result is returned, not asserted: the stage's tests say whether the gate passed.
+
+    Compiling is the slow part of the format (a minute or more here), so the tests of the packages,
+    the stage's run and the registry share this one build.
+    """
+    import shutil
+
+    import mlflow
+
+    from sam3ops.convert.stage import convert_stage
+
+    home = tmp_path_factory.mktemp("aoti")
+    shutil.copyfile(empty_store, home / "mlflow.db")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(home)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+            patch.delenv(name, raising=False)
+        mlflow.set_tracking_uri(uri)
+        result = convert_stage(input_dir=str(tiny_weights), format="aoti", output=str(home / "tiny-aoti"),
+                               min_batch=1, max_batch=4)
+    return home / "tiny-aoti", result.run_id, uri, result

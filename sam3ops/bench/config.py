@@ -13,7 +13,7 @@ from sam3ops.errors import UsageError
 from sam3ops.inference.options import PRECISIONS
 from sam3ops.inference.tuning import TorchOptions
 
-RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt", "meta")
+RUNTIMES = ("auto", "torch", "torch-compile", "onnx", "tensorrt", "meta", "aoti")
 DEFAULT_BATCHES = (1, 4, 8, 16)
 DEFAULT_MAX_RUNS = 20  # `compare`: how many of the newest benchmark runs to read
 MAX_BATCH = 1024
@@ -63,10 +63,11 @@ class BenchConfig:
     Args:
         weights: a local weights folder (safetensors, ONNX graphs or TensorRT engines).
         runtime: ``auto`` picks from the folder: torch for safetensors, onnx for graphs,
-            tensorrt for engines, meta for Meta's layout (``sam3.pt``: Meta's own model, its
-            package needed); ``meta`` needs a folder holding ``sam3.pt``.
+            tensorrt for engines, aoti for AOTInductor packages, meta for Meta's layout
+            (``sam3.pt``: Meta's own model, its package needed); ``meta`` needs a folder holding
+            ``sam3.pt``.
         precisions: torch runs each (meta too, half precision by autocast as Meta does); ONNX
-            graphs and engines have theirs fixed at conversion.
+            graphs, engines and AOTInductor packages have theirs fixed at conversion.
         batches: images per call.
         image_size: side of the square photos fed in (real photos resized; the processor then
             resizes them to the model's input like any other picture).

@@ -7,7 +7,14 @@ import contextlib
 from pathlib import Path
 
 from sam3ops.bench.config import BenchConfig
-from sam3ops.checkpoint.kinds import check_weights_dir, engine_sidecar, is_engine_dir, is_onnx_dir
+from sam3ops.checkpoint.kinds import (
+    aoti_sidecar,
+    check_weights_dir,
+    engine_sidecar,
+    is_aoti_dir,
+    is_engine_dir,
+    is_onnx_dir,
+)
 from sam3ops.checkpoint.manifest import identity
 from sam3ops.errors import UsageError
 
@@ -27,30 +34,31 @@ def resolve_runtime(weights: Path, runtime: str) -> str:
         checkpoint_file(weights)  # a transformers folder: one line on how to get Meta's layout
         return runtime
     kind = ("meta" if is_meta_layout(weights) else "tensorrt" if is_engine_dir(weights)
-            else "onnx" if is_onnx_dir(weights) else "torch")
+            else "onnx" if is_onnx_dir(weights) else "aoti" if is_aoti_dir(weights) else "torch")
     if runtime == "auto":
         return kind
     if kind == "meta":
         raise UsageError(f"runtime {runtime} cannot run {weights}: it holds Meta's sam3.pt",
                          hint="use --runtime auto (or meta), or convert it to transformers' layout first")
     if (runtime in ("torch", "torch-compile")) != (kind == "torch") or (kind != "torch" and runtime != kind):
-        what = {"torch": "safetensors weights", "onnx": "ONNX graphs", "tensorrt": "TensorRT engines"}[kind]
+        what = {"torch": "safetensors weights", "onnx": "ONNX graphs", "tensorrt": "TensorRT engines",
+                "aoti": "AOTInductor packages"}[kind]
         raise UsageError(f"runtime {runtime} cannot run {weights}: it holds {what}",
                          hint=f"use --runtime auto, or convert first: sam3ops convert --format {runtime}"
-                         if runtime in ("onnx", "tensorrt") else "use --runtime auto")
+                         if runtime in ("onnx", "tensorrt", "aoti") else "use --runtime auto")
     return runtime
 
 
 def artifact_precision(weights: Path, runtime: str) -> str | None:
-    """The precision fixed in an ONNX or TensorRT artifact (None for safetensors: chosen at load)."""
+    """The precision fixed in an ONNX, TensorRT or AOTInductor artifact (None for safetensors: chosen at load)."""
     if runtime == "onnx":
         import onnx
 
         graph = onnx.load(str(weights / "vision.onnx"), load_external_data=False).graph
         half = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
         return next((half[t.data_type] for t in graph.initializer if t.data_type in half), "fp32")
-    if runtime == "tensorrt":
-        precision = engine_sidecar(weights).get("precision")
+    if runtime in ("tensorrt", "aoti"):
+        precision = (engine_sidecar if runtime == "tensorrt" else aoti_sidecar)(weights).get("precision")
         return str(precision) if precision else None
     return None
 
@@ -65,7 +73,7 @@ def check_device(device: str) -> None:
 def configurations(config: BenchConfig, weights: Path) -> list[tuple[str, str]]:
     """The (runtime, precision) pairs to measure, checked against what ``weights`` holds."""
     runtime = resolve_runtime(weights, config.runtime)
-    if runtime in ("onnx", "tensorrt"):
+    if runtime in ("onnx", "tensorrt", "aoti"):
         fixed = artifact_precision(weights, runtime)
         asked = [p for p in config.precisions if p != "fp32"]
         if fixed and asked and asked != [fixed]:

@@ -8,6 +8,10 @@ REQUIRED_FILES = ("config.json", "processor_config.json")
 ONNX_GRAPHS = ("vision.onnx", "text.onnx", "decoder.onnx")
 # ``convert --format tensorrt``: one engine per graph, each with a ``<engine>.json`` build sidecar.
 ENGINES = ("vision.engine", "text.engine", "decoder.engine")
+# ``convert --format aoti``: the three parts compiled by AOTInductor into packages, and their
+# build sidecar (torch version, device, GPU or CPU instruction set, batch range).
+AOTI_PACKAGES = ("vision.pt2", "text.pt2", "decoder.pt2")
+AOTI_SIDECAR = "aoti.json"
 # Meta's layout: the image model (and optionally the video tracker) in Meta's own ``sam3.pt``, which
 # ``sam3.model_builder.build_sam3_image_model(checkpoint_path=...)`` loads; beside it only the manifest.
 META_CHECKPOINT = "sam3.pt"

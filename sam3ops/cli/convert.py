@@ -18,19 +18,21 @@ DEFAULTS = defaults_of(config.ConvertConfig)
 @click.option("--layout", default=DEFAULTS["layout"], show_default=True, type=click.Choice(config.LAYOUTS),
               help="fp32/fp16/bf16: write the transformers layout (config + safetensors) or Meta's (sam3.pt).")
 @click.option("--precision", default=config.AUTO, show_default=True, type=click.Choice(config.PRECISION_CHOICES),
-              help="onnx: fp32 (auto) or fp16; tensorrt: fp16 (auto), bf16 or fp32; fp16/bf16 formats: their own.")
+              help="onnx: fp32 (auto) or fp16; tensorrt: fp16 (auto), bf16 or fp32; aoti: fp32 (auto), bf16 or fp16; "
+                   "fp16/bf16/fp32 formats: their own.")
 @click.option("--opset", default=config.DEFAULT_OPSET, show_default=True, type=int,
               help=f"ONNX opset ({config.MIN_OPSET} or newer).")
 @click.option("--output", required=True, help="Destination folder (must be empty unless --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
 @click.option("--device", default=DEFAULTS["device"], show_default=True,
-              help="Where the parity check runs (tensorrt: always a CUDA device).")
+              help="Where the parity check runs (tensorrt: always a CUDA device; aoti: also what the packages are "
+                   "compiled for).")
 @click.option("--min-batch", default=DEFAULTS["min_batch"], show_default=True, type=int,
-              help="tensorrt: smallest batch of the profile.")
+              help="tensorrt: smallest batch of the profile; aoti: of the compiled range.")
 @click.option("--opt-batch", default=DEFAULTS["opt_batch"], show_default=True, type=int,
               help="tensorrt: batch the kernels are tuned for.")
 @click.option("--max-batch", default=DEFAULTS["max_batch"], show_default=True, type=int,
-              help="tensorrt: largest batch of the profile.")
+              help="tensorrt: largest batch of the profile; aoti: of the compiled range.")
 @click.option("--workspace-gb", default=config.DEFAULT_WORKSPACE_GB, show_default=True, type=float,
               help="tensorrt: builder workspace limit.")
 @click.option("--timing-cache", default=config.DEFAULT_TIMING_CACHE, show_default=True,
@@ -58,10 +60,12 @@ def convert(**options) -> None:
     ONNX Runtime (predict --weights OUTPUT); --precision fp16 rewrites them to float16. Every ONNX
     conversion is also checked for TensorRT readiness (trt_readiness.json). tensorrt: one engine per
     graph (needs an NVIDIA GPU and the gpu extra), built from INPUT's graphs or from a temporary ONNX
-    export of INPUT. Meta's sam3.pt is accepted as INPUT by every format; --layout meta writes
-    sam3.pt (+ manifest) for Meta's own package, fp32 (a layout change only), fp16 or bf16. The
-    fidelity gate then runs both on real photos: a conversion with NaN/Inf or under the gate ends
-    FAILED with tag parity=fail.
+    export of INPUT. aoti: the three parts through torch.export and AOTInductor into .pt2 packages for
+    --device over the batch range --min-batch..--max-batch, run without the model's Python code
+    (tied to this torch release and device, see aoti.json). Meta's sam3.pt is accepted as INPUT by
+    every format; --layout meta writes sam3.pt (+ manifest) for Meta's own package, fp32 (a layout
+    change only), fp16 or bf16. The fidelity gate then runs both on real photos: a conversion with
+    NaN/Inf or under the gate ends FAILED with tag parity=fail.
     """
     from sam3ops.convert.stage import convert_stage
 

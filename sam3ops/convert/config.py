@@ -17,10 +17,10 @@ from typing import Any
 from sam3ops.errors import UsageError
 
 AUTO = "auto"
-FORMATS = ("fp16", "bf16", "fp32", "onnx", "tensorrt")
+FORMATS = ("fp16", "bf16", "fp32", "onnx", "tensorrt", "aoti")
 # What each format can make; the first one is what ``auto`` gives.
 FORMAT_PRECISIONS = {"fp16": ("fp16",), "bf16": ("bf16",), "fp32": ("fp32",), "onnx": ("fp32", "fp16"),
-                     "tensorrt": ("fp16", "bf16", "fp32")}
+                     "tensorrt": ("fp16", "bf16", "fp32"), "aoti": ("fp32", "bf16", "fp16")}
 # Where the weights go: transformers' layout (config + safetensors) or Meta's (``sam3.pt``).
 LAYOUTS = ("transformers", "meta")
 WEIGHT_FORMATS = ("fp16", "bf16", "fp32")  # the formats that can be written in either layout
@@ -28,7 +28,7 @@ PRECISION_CHOICES = (AUTO, "fp32", "fp16", "bf16")
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
-DEFAULT_BATCH_PROFILE = (1, 8, 16)  # TensorRT min / opt / max batch
+DEFAULT_BATCH_PROFILE = (1, 8, 16)  # TensorRT min / opt / max batch (AOTInductor: min and max)
 DEFAULT_WORKSPACE_GB = 8.0
 DEFAULT_TIMING_CACHE = "weights/trt-timing.cache"  # what the CLI passes; the library builds without one by default
 
@@ -56,6 +56,13 @@ def check_batch_profile(batch: tuple[int, ...]) -> None:
                          hint="e.g. --min-batch 1 --opt-batch 8 --max-batch 16")
 
 
+def check_batch_range(min_batch: int, max_batch: int) -> None:
+    """:class:`UsageError` unless the AOTInductor batch range is whole numbers 1 <= min <= max."""
+    if not all(isinstance(b, int) for b in (min_batch, max_batch)) or not 1 <= min_batch <= max_batch:
+        raise UsageError(f"batch range {min_batch}-{max_batch} is not 1 <= min <= max",
+                         hint="e.g. --min-batch 1 --max-batch 16")
+
+
 def check_workspace(workspace_gb: float) -> None:
     """:class:`UsageError` unless the TensorRT workspace limit is positive."""
     if not workspace_gb > 0:
@@ -79,8 +86,8 @@ class ConvertConfig:
         precision: ``auto`` or one of :data:`FORMAT_PRECISIONS` for the format.
         opset: ONNX opset (onnx, tensorrt), at least :data:`MIN_OPSET`.
         overwrite: replace a non-empty ``output``.
-        device: where the parity check runs.
-        min_batch, opt_batch, max_batch: the TensorRT batch profile.
+        device: where the parity check runs (aoti: also what the packages are compiled for).
+        min_batch, opt_batch, max_batch: the TensorRT batch profile (aoti: the batch range min..max).
         workspace_gb: the TensorRT builder's workspace limit.
         timing_cache: a TensorRT timing cache file (``None``: none).
         reference: what the gate compares with (``None`` or ``auto``: ``input_dir``): an fp32 weights
@@ -90,8 +97,8 @@ class ConvertConfig:
 
     Raises:
         UsageError: an unknown format or layout, a precision the format cannot make, Meta's layout
-            for ONNX or TensorRT, fp32 from fp32 in one layout, an old opset, a bad TensorRT
-            profile or workspace, thresholds out of range.
+            for ONNX, TensorRT or AOTInductor, fp32 from fp32 in one layout, an old opset, a bad
+            TensorRT profile or workspace, a bad aoti batch range, thresholds out of range.
     """
 
     input_dir: str
@@ -120,6 +127,8 @@ class ConvertConfig:
             raise UsageError(f"opset {self.opset} is too old", hint=f"use opset {MIN_OPSET} or newer")
         if self.format == "tensorrt":
             self._check_tensorrt()
+        if self.format == "aoti":
+            check_batch_range(self.min_batch, self.max_batch)
         if not 0.0 <= self.min_mask_iou <= 1.0:
             raise UsageError(f"--min-mask-iou must be from 0 to 1, got {self.min_mask_iou}")
         if not self.max_score_diff >= 0.0:
@@ -181,4 +190,6 @@ class ConvertConfig:
         if self.format == "tensorrt":
             params.update(min_batch=self.min_batch, opt_batch=self.opt_batch, max_batch=self.max_batch,
                           workspace_gb=self.workspace_gb, timing_cache=self.timing_cache or "none")
+        if self.format == "aoti":
+            params.update(min_batch=self.min_batch, max_batch=self.max_batch)
         return params

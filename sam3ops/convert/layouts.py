@@ -2,9 +2,9 @@
 
 A conversion reads Meta's checkpoint (a ``.pt`` file or a Meta-layout folder) by first writing it
 in the transformers layout at fp32 in a temporary folder beside the output: that folder is what
-the ONNX and TensorRT paths read, and the parity gate's fp32 reference. A conversion to Meta's
-layout is gated on the tensors it wrote: ``sam3.pt`` is read back into a temporary transformers
-folder at its own precision, which the gate runs. Both temporary folders go when the run ends.
+the ONNX, TensorRT and AOTInductor paths read, and the parity gate's fp32 reference. A conversion
+to Meta's layout is gated on the tensors it wrote: ``sam3.pt`` is read back into a temporary
+transformers folder at its own precision, which the gate runs. Both temporary folders go when the run ends.
 """
 
 from __future__ import annotations

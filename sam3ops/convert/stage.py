@@ -1,4 +1,4 @@
-"""The convert stage: one conversion (fp16, bf16, onnx, tensorrt) in one MLflow run, gated on parity."""
+"""The convert stage: one conversion (fp16, bf16, fp32, onnx, tensorrt, aoti) in one MLflow run, gated on parity."""
 
 from __future__ import annotations
 
@@ -117,6 +117,10 @@ def _convert(config: ConvertConfig, source: Path) -> None:
         result = layouts.convert(config)  # Meta's sam3.pt in or out, at fp32/fp16/bf16
     elif config.format == "tensorrt":
         result = _convert_tensorrt(config, source)
+    elif config.format == "aoti":
+        from sam3ops.convert.aoti.stage import convert_aoti
+
+        result = convert_aoti(config, source)
     elif config.format == "onnx":
         result = onnx_export.export_onnx(source=source, output=output, opset=config.opset,
                                          precision=config.precision, overwrite=config.overwrite)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam3ops.checkpoint.kinds import check_weights_dir, is_engine_dir, is_onnx_dir
+from sam3ops.checkpoint.kinds import check_weights_dir, is_aoti_dir, is_engine_dir, is_onnx_dir
 from sam3ops.errors import PromptsError, UsageError
 from sam3ops.inference.core import ModelCore, Outputs, TorchCore
 from sam3ops.inference.device import resolve_device, resolve_precision
@@ -64,13 +64,16 @@ class Segmenter:
 
     @classmethod
     def from_dir(cls, weights_dir: Path, *, device: str = "cpu", precision: str = "fp32", compile: bool = False,
-                 runtime: str = "auto", options: TorchOptions | None = None, **kwargs) -> Segmenter:
+                 runtime: str = "auto", options: TorchOptions | None = None, force: bool = False,
+                 **kwargs) -> Segmenter:
         """Load the weights and processor of ``weights_dir`` on ``device`` in ``precision``.
 
         A folder of safetensors runs on the PyTorch core (with ``options``: attention kernels,
         compile mode, ...); a folder of ONNX graphs on ONNX Runtime (``precision``, ``compile`` and
         the core's options do not apply there: the graphs fix them); a folder of TensorRT engines
-        on TensorRT (``device`` must be ``cuda``). A Meta-layout folder (``sam3.pt``) runs on Meta's
+        on TensorRT (``device`` must be ``cuda``); a folder of AOTInductor packages on their compiled
+        code (``device`` of the type they were compiled for; ``force`` runs packages of another torch
+        release, GPU or CPU instruction set anyway). A Meta-layout folder (``sam3.pt``) runs on Meta's
         own model (:mod:`sam3ops.inference.meta_core`), as does ``runtime="meta"``.
 
         Raises:
@@ -78,6 +81,7 @@ class Segmenter:
             UsageError: unknown precision or runtime, CUDA requested without a GPU, or ``runtime="meta"``
                 for a transformers folder.
             MetaPackageError: Meta's runtime without Meta's ``sam3`` package.
+            ServingError: AOTInductor packages compiled elsewhere (see ``AotiCore``), unless ``force``.
         """
         from sam3ops.inference import meta_core
 
@@ -101,6 +105,10 @@ class Segmenter:
             from sam3ops.inference.trt_core import TrtCore
 
             return cls(TrtCore(weights_dir, device=device), processor, **kwargs)
+        if is_aoti_dir(weights_dir):
+            from sam3ops.inference.aoti_core import AotiCore
+
+            return cls(AotiCore(weights_dir, device=device, force=force), processor, **kwargs)
         attention = {} if options.attention == "auto" else {"attn_implementation": options.attention}
         model = Sam3Model.from_pretrained(weights_dir, dtype=dtype, **attention).to(torch_device)
         return cls(TorchCore(model, compile=compile, options=options), processor, **kwargs)
@@ -248,7 +256,8 @@ class Segmenter:
         )
         labels = [prompt for prompt, found in zip(prompts, per_prompt) for _ in range(len(found["scores"]))]
         if labels:
-            masks = torch.cat([found["masks"].bool() for found in per_prompt]).cpu().numpy()
+            # A prompt with no instance keeps its masks at the mask head's size: leave it out of the cat.
+            masks = torch.cat([found["masks"].bool() for found in per_prompt if len(found["scores"])]).cpu().numpy()
             boxes = torch.cat([found["boxes"] for found in per_prompt]).cpu().numpy().astype(np.float32)
             scores = torch.cat([found["scores"] for found in per_prompt]).cpu().numpy().astype(np.float32)
         else:

@@ -1,7 +1,9 @@
 """The tags of a registered version: what it is, where it came from, and how fast it ran.
 
 ``format precision parity weights_random weights_commit layout`` and the source run (+ ``trt_version
-gpu_name compute_capability`` for engines), and ``bench.*`` from the newest benchmark of the artifact.
+gpu_name compute_capability`` for engines; ``torch_version aoti_device`` and ``gpu_name
+compute_capability`` or ``cpu_isa`` for AOTInductor packages), and ``bench.*`` from the newest
+benchmark of the artifact.
 ``layout`` is ``meta`` for Meta's ``sam3.pt`` (it runs on Meta's own model), else ``transformers``.
 """
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from sam3ops import tracking
 from sam3ops.bench import metrics
-from sam3ops.checkpoint.kinds import engine_sidecar, layout_of
+from sam3ops.checkpoint.kinds import aoti_sidecar, engine_sidecar, layout_of
 from sam3ops.registry.client import ENGINE_FORMATS, now, quote, who
 from sam3ops.tracking.store import experiment_name
 
@@ -57,7 +59,16 @@ def version_tags(run, stage: str, weights: Path) -> dict[str, str]:
         for key, sidecar_key in (("trt_version", "tensorrt_version"), ("gpu_name", "gpu_name"),
                                  ("compute_capability", "compute_capability")):
             out[key] = tags.get(key) or str(sidecar.get(sidecar_key, "unknown"))
+    if out["format"] == "aoti":
+        out.update(_aoti_tags(tags, aoti_sidecar(weights)))
     return out
+
+
+def _aoti_tags(tags: dict[str, str], sidecar: dict) -> dict[str, str]:
+    """What AOTInductor packages are tied to: the run's tags, else their ``aoti.json``."""
+    pairs = (("torch_version", "torch_version"), ("aoti_device", "device"), ("gpu_name", "gpu_name"),
+             ("compute_capability", "compute_capability"), ("cpu_isa", "cpu_isa"))
+    return {key: str(tags.get(key) or sidecar[side]) for key, side in pairs if tags.get(key) or sidecar.get(side)}
 
 
 def benchmark_tags(mlflow_client, run) -> dict[str, str]:

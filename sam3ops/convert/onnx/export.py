@@ -4,9 +4,11 @@ Each graph is exported on its own with a dynamic batch axis, then passes ``onnx.
 check and shape inference. The encoders go through the dynamo exporter, which traces with fake
 tensors: no real activations, so the full preset's vision encoder exports at 2.9 GB peak RSS
 instead of ~11 GB with the TorchScript tracer (measured). Their weights are written as external
-data beside the graph (``*.onnx.data``). The decoder goes through the TorchScript exporter: the
-dynamo one fails on a ``view`` in SAM3's DETR decoder, and the decoder is small. The output folder
-also carries the config, processor and tokenizer files, so the Segmenter can run it.
+data beside the graph (``*.onnx.data``). The decoder still goes through the TorchScript exporter,
+though its module now traces under ``torch.export`` too (:func:`_static_coords`, which the
+AOTInductor packages need): moving it to dynamo changes the graph that the float16 rewrite and the
+TensorRT readiness check were validated on. The output folder also carries the config, processor
+and tokenizer files, so the Segmenter can run it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,27 @@ class _Text(torch.nn.Module):
         return self.core.encode_text.__wrapped__(self.core, input_ids, attention_mask)
 
 
+@contextlib.contextmanager
+def _static_coords(decoder, height: int, width: int) -> Iterator[None]:
+    """The DETR decoder's coordinate grids from the static feature size instead of from tensors.
+
+    transformers keeps the feature map's size as a tensor (``spatial_shapes``) and builds the box
+    position bias with ``torch.arange(0, height_tensor)``: to ``torch.export`` that length is data,
+    an unbacked symbol, and the bias's ``height * width`` can then not be proven equal to the
+    attention's key length (``Eq(u0*u1, 256)`` in its ``view``). The size is the shape of the
+    feature map, static in every export: the same grids, built from plain ints.
+    """
+    def coords(_height, _width, dtype, device):
+        return (torch.arange(height, device=device, dtype=dtype) / height,
+                torch.arange(width, device=device, dtype=dtype) / width)
+
+    decoder._get_coords = coords  # an instance attribute hides the (cached) method for this call only
+    try:
+        yield
+    finally:
+        del decoder._get_coords
+
+
 class _Decoder(torch.nn.Module):
     def __init__(self, core):
         super().__init__()
@@ -64,7 +87,8 @@ class _Decoder(torch.nn.Module):
 
     def forward(self, fpn_0, fpn_1, fpn_2, pos_0, pos_1, pos_2, text_features, attention_mask):
         vision = VisionFeatures(fpn_0, fpn_1, fpn_2, pos_0, pos_1, pos_2)
-        return tuple(self.core.decode.__wrapped__(self.core, vision, text_features, attention_mask))
+        with _static_coords(self.model.detr_decoder, *fpn_2.shape[-2:]):
+            return tuple(self.core.decode.__wrapped__(self.core, vision, text_features, attention_mask))
 
 
 @dataclass

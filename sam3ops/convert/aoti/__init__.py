@@ -1,0 +1,1 @@
+"""AOTInductor packages of SAM3: the three parts through ``torch.export`` and AOTInductor."""
