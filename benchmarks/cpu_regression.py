@@ -106,7 +106,8 @@ def section(results: dict, before: str, after: str) -> str:
         for name, seen in entry["trees"].items():
             ms = [s * 1000 for s in seen["calls_s"]]
             lines.append(f"| {preset} | {entry['prompts']} | {name} | {len(ms)} | {statistics.median(ms):.0f} "
-                         f"| {min(ms):.0f} | {max(ms):.0f} | {statistics.median(seen['first_s']):.1f} "
+                         f"| {min(ms):.0f} | {max(ms):.0f} | {statistics.median(seen['cpu_s']) * 1000:.0f} "
+                         f"| {statistics.median(seen['first_s']):.1f} "
                          f"| {statistics.median(seen['load_s']):.1f} "
                          f"| {min(seen['loadavg']):.1f}-{max(seen['loadavg']):.1f} |")
         lines.append(f"| {preset} | | after / before | | {ratio(entry, 'calls_s', statistics.median)} "
