@@ -9,8 +9,8 @@ of the workspace (plotly, scikit-image, click, onnx, ...). Versions are pinned t
 model, as MLflow pins what it infers; the engine's TensorRT to the one it was built with.
 
 A version in Meta's layout (``sam3.pt``) runs on Meta's own ``sam3`` package. ``sam3`` 0.1.4 pins
-``numpy<2.4`` and ``huggingface-hub<2``, which the pinned numpy and transformers 5 contradict, so
-one ``pip install -r`` of it all cannot resolve. ``requirements.txt`` therefore lists the modules
+``numpy<2.4`` (and ``huggingface-hub<2``, ``tqdm<4.68``), which a version made with numpy 2.4 pins
+against, so one ``pip install -r`` of it all cannot resolve. ``requirements.txt`` therefore lists the modules
 Meta's image model imports (and open_clip, which carries the tokenizer's vocabulary), and
 :func:`no_deps_requirements` the package itself, to install after them with ``pip install --no-deps``
 (the model's ``requirements-no-deps.txt``), as ``make setup`` installs it.
