@@ -126,9 +126,30 @@ class TorchCore:
         embeds = Sam3VisionEncoderOutput(
             fpn_hidden_states=(fpn_0, fpn_1, fpn_2, fpn_2), fpn_position_encoding=(pos_0, pos_1, pos_2, pos_2)
         )
+        boxes, labels = _padding_box(text_features, attention_mask)
         out = self.model(
             vision_embeds=embeds,
             text_embeds=BaseModelOutputWithPooling(pooler_output=text_features),
             attention_mask=attention_mask,
+            input_boxes=boxes,
+            input_boxes_labels=labels,
         )
         return out.pred_masks, out.pred_boxes, out.pred_logits, out.presence_logits, out.semantic_seg
+
+
+# transformers' label for a padding box: the geometry encoder masks it out.
+PADDING_BOX_LABEL = -10
+
+
+def _padding_box(text_features: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One padding box per pair (cxcywh, any value: it is masked out), and its label.
+
+    Why: Meta's model runs its geometry encoder for every prompt, so even a text-only prompt carries
+    the encoder's CLS token; ``Sam3Model`` skips the encoder unless it is given boxes. One masked box
+    makes it run the encoder with nothing but that CLS token, which is Meta's text-only prompt.
+    Sizes come from the inputs (not Python ints), so a traced graph keeps its batch axis dynamic.
+    """
+    batch = text_features.shape[0]
+    boxes = text_features.new_tensor([0.5, 0.5, 1.0, 1.0]).expand(batch, 1, 4)
+    labels = torch.full_like(attention_mask[:, :1], PADDING_BOX_LABEL, dtype=torch.long)
+    return boxes, labels

@@ -18,7 +18,8 @@ from pathlib import Path
 from sam3ops.errors import ServingError
 
 INSTALL_HINT = ("install Meta's package with `pip install -e '.[meta]'` and then "
-                "`pip install --no-deps sam3==0.1.4` (see the README's section on Meta's checkpoints)")
+                "`pip install --no-deps sam3==0.1.4` (see the README's section on Meta's checkpoints); for a "
+                "registered version, `pip install --no-deps -r requirements-no-deps.txt` of that model")
 
 
 BPE_ENV = "SAM3_BPE_PATH"

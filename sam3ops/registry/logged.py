@@ -22,13 +22,15 @@ from pathlib import Path
 
 import sam3ops
 from sam3ops import tracking
+from sam3ops.checkpoint.kinds import layout_of
 from sam3ops.checkpoint.manifest import file_hashes, verify_folder
-from sam3ops.registry.requirements import pip_requirements, runtime_of
+from sam3ops.registry.requirements import no_deps_requirements, pip_requirements, runtime_of
 from sam3ops.tracking.store import experiment_name
 
 MODELS_EXPERIMENT = experiment_name("models")
 MODEL_ID_TAG = "model_id"  # on the run that logged the model
 CODE_DIR = Path(sam3ops.__file__).parent
+NO_DEPS_FILE = "requirements-no-deps.txt"  # beside requirements.txt: `pip install --no-deps -r` it after
 FAMILY = {"torch": "safetensors", "onnx": "onnx", "tensorrt": "tensorrt"}
 
 
@@ -63,14 +65,28 @@ def log_weights_model(folder: Path, *, format: str, precision: str, tags: dict[s
         code = shutil.copytree(CODE_DIR, Path(tmp) / "sam3ops", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         # MLflow names the artifact's folder after the source folder: stage it as `weights` (pull reads there).
         weights = link_tree(folder, Path(tmp) / WEIGHTS_ARTIFACT)
+        layout = layout_of(folder)
         with _artifact_bars_as_the_hubs():
-            _log_pyfunc(model, weights, code, format=format, precision=precision, run_id=run_id,
+            _log_no_deps_requirements(model.model_id, no_deps_requirements(format, layout=layout), Path(tmp))
+            _log_pyfunc(model, weights, code, format=format, precision=precision, run_id=run_id, layout=layout,
                         manifest_sha256=manifest_sha256, trt_version=tags.get("trt_version"))
     mlflow.set_tag(MODEL_ID_TAG, model.model_id)
     return model.model_id
 
 
-def _log_pyfunc(model, weights: Path, code: Path, *, format: str, precision: str, run_id: str,
+def _log_no_deps_requirements(model_id: str, requirements: list[str], tmp: Path) -> None:
+    """``requirements-no-deps.txt`` beside MLflow's ``requirements.txt`` when the layout has such
+    requirements (Meta's ``sam3``): installed after it with ``pip install --no-deps -r``."""
+    import mlflow
+
+    if not requirements:
+        return
+    path = tmp / NO_DEPS_FILE
+    path.write_text("\n".join(requirements) + "\n")
+    mlflow.MlflowClient().log_model_artifact(model_id, str(path))
+
+
+def _log_pyfunc(model, weights: Path, code: Path, *, format: str, precision: str, run_id: str, layout: str,
                 manifest_sha256: str, trt_version: str | None) -> None:
     """``mlflow.pyfunc.log_model`` into the initialized ``model``: the entry, weights, code, requirements."""
     import mlflow
@@ -82,7 +98,7 @@ def _log_pyfunc(model, weights: Path, code: Path, *, format: str, precision: str
         artifacts={WEIGHTS_ARTIFACT: str(weights)}, code_paths=[str(code)],
         # A 32x32 image with one prompt: MLflow runs the model on the example once while logging.
         signature=signature(), input_example=input_example(),
-        pip_requirements=pip_requirements(format, trt_version=trt_version),
+        pip_requirements=pip_requirements(format, layout=layout, trt_version=trt_version),
         # No model_config: MLflow logs it as params of the active run (download, init and convert
         # runs would carry format/precision/manifest_sha256 params). The pyfunc reads these from the
         # MLmodel's metadata (:func:`sam3ops.registry.pyfunc.shipped_metadata`), logged nowhere else.

@@ -20,20 +20,28 @@ def photos():
     return [sample_image("astronaut"), sample_image("chelsea")]  # 512x512 and 300x451
 
 
-def test_three_parts_equal_one_forward_call(tiny_weights, photos):
+def test_three_parts_equal_one_forward_call_with_a_padding_box(tiny_weights, photos):
+    """The parts run what ``Sam3Model`` runs for a text prompt plus one padding box (label -10):
+    the geometry encoder's CLS token joins the prompt, as in Meta's model (tests/meta)."""
     model = Sam3Model.from_pretrained(tiny_weights).eval()
     processor = Sam3Processor.from_pretrained(tiny_weights)
     prompts = ["person", "cat", "orange tabby cat"]
     inputs = processor(images=photos[1], text=prompts, return_tensors="pt")
+    boxes = torch.tensor([[[0.2, 0.3, 0.1, 0.1]]]).repeat(len(prompts), 1, 1)  # any box: it is masked out
     with torch.no_grad():
         reference = model(pixel_values=inputs.pixel_values.repeat(len(prompts), 1, 1, 1),
-                          input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)
+                          input_ids=inputs.input_ids, attention_mask=inputs.attention_mask,
+                          input_boxes=boxes, input_boxes_labels=torch.full((len(prompts), 1), -10))
+        text_only = model(pixel_values=inputs.pixel_values[:1], input_ids=inputs.input_ids[:1],
+                          attention_mask=inputs.attention_mask[:1])
     core = TorchCore(model)
     vision = core.encode_image(inputs.pixel_values)
     text = core.encode_text(inputs.input_ids, inputs.attention_mask)
     parts = core.decode(vision.select([0] * len(prompts)), text, inputs.attention_mask)
     for name in parts._fields:
         torch.testing.assert_close(getattr(parts, name), getattr(reference, name), rtol=1e-5, atol=1e-5)
+    # Without the geometry encoder (no box at all) the prompt is another one: the outputs differ.
+    assert (parts.pred_logits[0] - text_only.pred_logits[0]).abs().max() > 1e-3
 
 
 def test_result_shapes_dtypes_ranges(segmenter, photos):

@@ -3,7 +3,8 @@
 transformers' ``Sam3Model`` runs its geometry encoder only when given boxes, while Meta's model always
 runs it (an empty geometric prompt still adds the encoder's CLS token to the prompt). The converted
 model is therefore run as Meta runs a text prompt: with one padding box (label -10), which the
-geometry encoder masks out, so its CLS token joins the prompt exactly as in Meta's forward.
+geometry encoder masks out, so its CLS token joins the prompt exactly as in Meta's forward; TorchCore
+(what every stage runs) does the same.
 """
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from skimage import data
 
 from sam3ops.convert import parity
-from sam3ops.inference.core import Outputs
+from sam3ops.inference.core import Outputs, TorchCore
 from sam3ops.inference.result import Result
 from sam3ops.meta import convert
 from sam3ops.meta.reference import raw_outputs
@@ -42,6 +43,16 @@ def _converted_outputs(folder, inputs, dtype) -> Outputs:
                                           out.semantic_seg)))
 
 
+def _assert_metas_outputs(ours: Outputs, reference: Outputs) -> None:
+    """Per query: logits and presence within 1e-3, boxes 1e-4, mask IoU >= 0.999 per pair."""
+    assert (ours.pred_logits - reference.pred_logits).abs().max() <= 1e-3
+    assert (ours.presence_logits - reference.presence_logits).abs().max() <= 1e-3
+    assert (ours.pred_boxes - reference.pred_boxes).abs().max() <= 1e-4
+    for pair in range(len(ours.pred_masks)):
+        ious = parity._mask_ious((ours.pred_masks[pair] > 0).numpy(), (reference.pred_masks[pair] > 0).numpy())
+        assert len(ious) == 20 and ious.mean() >= 0.999, (pair, ious.mean())
+
+
 def _result(processor, outputs: Outputs, size) -> Result:
     """Every query kept (threshold 0), as the parity gate compares them."""
     found = processor.post_process_instance_segmentation(outputs, threshold=0.0, mask_threshold=0.5,
@@ -55,12 +66,23 @@ def test_fp32_conversion_gives_metas_raw_outputs(meta_model, meta_pt, photo_inpu
     processor, inputs = photo_inputs
     reference = raw_outputs(meta_model, inputs["pixel_values"], PROMPT)
     convert.to_transformers_dir(source=meta_pt, output=tmp_path / "hf")
-    ours = _converted_outputs(tmp_path / "hf", inputs, torch.float32)
-    assert (ours.pred_logits - reference.pred_logits).abs().max() <= 1e-3
-    assert (ours.presence_logits - reference.presence_logits).abs().max() <= 1e-3
-    assert (ours.pred_boxes - reference.pred_boxes).abs().max() <= 1e-4
-    ious = parity._mask_ious((ours.pred_masks[0] > 0).numpy(), (reference.pred_masks[0] > 0).numpy())  # per query
-    assert len(ious) == 20 and ious.mean() >= 0.999
+    _assert_metas_outputs(_converted_outputs(tmp_path / "hf", inputs, torch.float32), reference)
+
+
+def test_torch_core_decodes_a_text_prompt_as_metas_model_does(meta_model, meta_pt, photo_inputs, tmp_path):
+    """TorchCore's three parts (what predict, bench, the gate and the ONNX export run), two photos with
+    a prompt each, against Meta's model on the same weights."""
+    from transformers import Sam3Model
+
+    processor, _ = photo_inputs
+    prompts = ["cat", "person"]
+    pixels = processor.image_processor(images=[data.chelsea(), data.astronaut()], return_tensors="pt").pixel_values
+    text = processor.tokenizer(prompts, padding="max_length", max_length=32, truncation=True, return_tensors="pt")
+    convert.to_transformers_dir(source=meta_pt, output=tmp_path / "hf")
+    core = TorchCore(Sam3Model.from_pretrained(tmp_path / "hf", dtype=torch.float32))
+    ours = core.decode(core.encode_image(pixels), core.encode_text(text.input_ids, text.attention_mask),
+                       text.attention_mask)
+    _assert_metas_outputs(ours, raw_outputs(meta_model, pixels, prompts))
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

@@ -25,3 +25,4 @@ def test_a_missing_runtime_need_is_named_in_one_line_with_the_install_commands(m
         package.require_package()
     line = raised.value.one_line()
     assert "missing iopath" in line and "--no-deps sam3==0.1.4" in line and "\n" not in line
+    assert "--no-deps -r requirements-no-deps.txt" in line  # what a registered version's environment runs

@@ -58,3 +58,19 @@ def test_a_tampered_meta_pull_is_noticed_and_fetched_again(meta_version, tiny_me
     pull(dest=dest, name="sam3-meta", alias="production")
     assert "does not match its manifest" in caplog.text
     assert file_hashes(dest / "sam3.pt")[0] == file_hashes(tiny_meta / "sam3.pt")[0]
+
+
+def test_a_meta_version_lists_metas_runtime_and_sam3_to_install_without_deps(meta_version):
+    """requirements.txt: what Meta's image model imports (a plain `pip install -r` resolves it);
+    requirements-no-deps.txt: Meta's package itself, whose own pins contradict that file."""
+    from importlib import metadata
+
+    import mlflow
+
+    model = mlflow.get_logged_model(meta_version.tags["model_id"])
+    requirements = mlflow.artifacts.load_text(f"{model.artifact_location}/requirements.txt").split()
+    names = {line.split("==")[0] for line in requirements}
+    assert {"einops", "iopath", "timm", "ftfy", "regex", "open_clip_torch", "torch", "mlflow"} <= names
+    assert "sam3" not in names and "safetensors" not in names, requirements  # sam3.pt is read by torch.load
+    no_deps = mlflow.artifacts.load_text(f"{model.artifact_location}/requirements-no-deps.txt").split()
+    assert no_deps == [f"sam3=={metadata.version('sam3')}"]

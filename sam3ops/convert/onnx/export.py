@@ -91,6 +91,34 @@ class _Decoder(torch.nn.Module):
             return tuple(self.core.decode.__wrapped__(self.core, vision, text_features, attention_mask))
 
 
+def _padding_box_pool(input, boxes, output_size):
+    """roi_align's place in the traced decoder: zeros of its output shape, one box per image.
+
+    TorchCore's only box is the padding box (see ``_padding_box`` in :mod:`sam3ops.inference.core`).
+    transformers' geometry encoder hands roi_align ``boxes.unbind(0)``, a list whose length the
+    TorchScript tracer fixes at the example batch, so a real roi_align would pin the graph's batch
+    axis; and what it pools for that box never reaches an output: ``concat_padded_sequences`` writes
+    the CLS token over the masked box's slot. Zeros sized from the feature map keep the batch dynamic.
+    """
+    if any(len(b) != 1 for b in boxes):
+        raise ValueError("the decoder export traces one padding box per pair, no real boxes")
+    size = output_size if isinstance(output_size, tuple) else (output_size, output_size)
+    return input.new_zeros(input.shape[0], input.shape[1], *size)
+
+
+@contextlib.contextmanager
+def _traceable_geometry_encoder() -> Iterator[None]:
+    """transformers' SAM3 geometry encoder with :func:`_padding_box_pool` for roi_align, while tracing."""
+    import types
+    from unittest import mock
+
+    from transformers.models.sam3 import modeling_sam3
+
+    shim = types.SimpleNamespace(ops=types.SimpleNamespace(roi_align=_padding_box_pool))
+    with mock.patch.object(modeling_sam3, "torchvision", shim):
+        yield
+
+
 @dataclass
 class OnnxExport:
     """What ``export_onnx`` wrote."""
@@ -170,8 +198,9 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
             _export(_Text(core), (text.input_ids, text.attention_mask), staging / "text.onnx", TEXT_INPUTS,
                     ["text_features"], opset, dynamo=True)
             log.info("exporting the decoder")
-            _export(_Decoder(core), (*vision, features, text.attention_mask), staging / "decoder.onnx",
-                    DECODER_INPUTS, DECODER_OUTPUTS, opset, dynamo=False)
+            with _traceable_geometry_encoder():
+                _export(_Decoder(core), (*vision, features, text.attention_mask), staging / "decoder.onnx",
+                        DECODER_INPUTS, DECODER_OUTPUTS, opset, dynamo=False)
         if precision == "fp16":
             import gc
 

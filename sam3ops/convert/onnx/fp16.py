@@ -73,6 +73,12 @@ def convert_graph(path: Path) -> None:
     fp32_inputs = {name for n in model.graph.node if n.op_type in FP32_OPS for name in n.input}
     to_float += [n.name for n in model.graph.node
                  if n.op_type == "Identity" and {*n.input, *n.output} & fp32_inputs]
+    # A weight such a node reads stays float32, also for another node reading it directly (the
+    # geometry encoder's box projection reads a bias the export shares so): that node stays float32.
+    weights, blocked = {init.name for init in model.graph.initializer}, set(to_float)
+    kept = {name for n in model.graph.node if n.name in blocked for name in n.input} & weights
+    to_float += [n.name for n in model.graph.node
+                 if n.name not in blocked and n.op_type not in FP32_OPS and set(n.input) & kept]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one "will be truncated" warning per clamped tensor: noise here
         model = float16.convert_float_to_float16(model, keep_io_types=True, max_finite_val=FP16_MAX,

@@ -56,6 +56,32 @@ def test_onnx_runtime_matches_torch_per_part(onnx_dir, tiny_weights, batch):
     assert db.pred_masks.shape == da.pred_masks.shape and db.semantic_seg.shape == da.semantic_seg.shape
 
 
+def test_the_exports_roi_align_stand_in_changes_no_output(tiny_weights):
+    """While the decoder is traced, roi_align (which would pin the batch) gives zeros for the padding
+    box: the decoder's outputs are the same, because that box's pooled features never reach them."""
+    from transformers import Sam3Model, Sam3Processor
+
+    from sam3ops.convert.onnx.export import _traceable_geometry_encoder
+
+    core = TorchCore(Sam3Model.from_pretrained(tiny_weights))
+    processor = Sam3Processor.from_pretrained(tiny_weights)
+    pixels = processor.image_processor(images=[sample_image("chelsea")] * 2, return_tensors="pt").pixel_values
+    text = processor.tokenizer(["cat", "person"], padding="max_length", max_length=32, return_tensors="pt")
+    vision, features = core.encode_image(pixels), core.encode_text(text.input_ids, text.attention_mask)
+    real = core.decode(vision, features, text.attention_mask)
+    with _traceable_geometry_encoder():
+        stood_in = core.decode(vision, features, text.attention_mask)
+    for name in real._fields:
+        torch.testing.assert_close(getattr(stood_in, name), getattr(real, name), rtol=0, atol=0)
+
+
+def test_the_roi_align_stand_in_refuses_real_boxes():
+    from sam3ops.convert.onnx.export import _padding_box_pool
+
+    with pytest.raises(ValueError, match="one padding box per pair"):
+        _padding_box_pool(torch.zeros(1, 4, 8, 8), (torch.zeros(2, 4),), 7)
+
+
 def test_segmenter_runs_the_onnx_folder(onnx_dir, tiny_weights):
     photo = sample_image("chelsea")
     reference = Segmenter.from_dir(tiny_weights, score_threshold=0.0).segment([photo], ["cat"])[0]
