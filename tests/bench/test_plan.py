@@ -103,7 +103,7 @@ def test_the_plan_dry_runs_on_the_cpu_without_mlflow(tmp_path):
     status = {s.name: s.status for s in plan.steps}
     assert status["base_p1"] == status["batch_pairs"] == status["gpu_postprocess"] == "ok"
     assert status["cold_start"] == status["profile"] == "ok"
-    assert status["format_aoti"] in ("ok", "unavailable")  # ok once the aoti branch has landed
+    assert status["format_aoti"] == "ok", [s.error for s in plan.steps if s.name == "format_aoti"]
     by_name = {s.name: s for s in plan.steps}
     assert by_name["batch_pairs"].results.configs[0].parity["mask_iou_mean"] > 0.99
     assert by_name["cold_start"].extra["first_call_s"] > 0 and (out / "profile.txt").read_text().strip()

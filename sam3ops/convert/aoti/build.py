@@ -132,9 +132,12 @@ def _compile(module: torch.nn.Module, args: tuple, path: Path, batch: tuple[int,
     """torch.export ``module`` with a dynamic batch axis on every input, then AOTInductor into ``path``."""
     import warnings
 
+    from sam3ops.convert.onnx.export import traceable_geometry_encoder
+
     dim = torch.export.Dim("batch", min=batch[0], max=batch[1])
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # per-layer notes on Python control flow: noise here
-        program = torch.export.export(module, args, dynamic_shapes=tuple({0: dim} for _ in args), strict=False)
+        with traceable_geometry_encoder():  # the decoder's padding box, without roi_align's fixed batch
+            program = torch.export.export(module, args, dynamic_shapes=tuple({0: dim} for _ in args), strict=False)
         torch._inductor.aoti_compile_and_package(program, package_path=str(path),
                                                  inductor_configs=dict(INDUCTOR_OPTIONS))

@@ -91,31 +91,28 @@ class _Decoder(torch.nn.Module):
             return tuple(self.core.decode.__wrapped__(self.core, vision, text_features, attention_mask))
 
 
-def _padding_box_pool(input, boxes, output_size):
-    """roi_align's place in the traced decoder: zeros of its output shape, one box per image.
+def _padding_box_embedding(self, boxes, boxes_mask, boxes_labels, vision_features):
+    """The geometry encoder's ``_encode_boxes`` in a traced decoder: zeros for the one padding box.
 
     TorchCore's only box is the padding box (see ``_padding_box`` in :mod:`sam3ops.inference.core`).
-    transformers' geometry encoder hands roi_align ``boxes.unbind(0)``, a list whose length the
-    TorchScript tracer fixes at the example batch, so a real roi_align would pin the graph's batch
-    axis; and what it pools for that box never reaches an output: ``concat_padded_sequences`` writes
-    the CLS token over the masked box's slot. Zeros sized from the feature map keep the batch dynamic.
+    transformers pools it with roi_align over ``boxes.unbind(0)``, a list whose length both tracers
+    fix at the example batch (TorchScript silently, torch.export by refusing the dynamic batch); and
+    what it encodes for that box never reaches an output: ``concat_padded_sequences`` writes the CLS
+    token over the masked box's slot. Zeros sized from the inputs keep the batch axis dynamic.
     """
-    if any(len(b) != 1 for b in boxes):
+    if boxes.shape[1] != 1:
         raise ValueError("the decoder export traces one padding box per pair, no real boxes")
-    size = output_size if isinstance(output_size, tuple) else (output_size, output_size)
-    return input.new_zeros(input.shape[0], input.shape[1], *size)
+    return vision_features.new_zeros(*boxes.shape[:2], self.hidden_size), boxes_mask
 
 
 @contextlib.contextmanager
-def _traceable_geometry_encoder() -> Iterator[None]:
-    """transformers' SAM3 geometry encoder with :func:`_padding_box_pool` for roi_align, while tracing."""
-    import types
+def traceable_geometry_encoder() -> Iterator[None]:
+    """transformers' SAM3 geometry encoder with :func:`_padding_box_embedding`, while a decoder is traced."""
     from unittest import mock
 
     from transformers.models.sam3 import modeling_sam3
 
-    shim = types.SimpleNamespace(ops=types.SimpleNamespace(roi_align=_padding_box_pool))
-    with mock.patch.object(modeling_sam3, "torchvision", shim):
+    with mock.patch.object(modeling_sam3.Sam3GeometryEncoder, "_encode_boxes", _padding_box_embedding):
         yield
 
 
@@ -198,7 +195,7 @@ def export_onnx(*, source: Path, output: Path, opset: int = DEFAULT_OPSET, preci
             _export(_Text(core), (text.input_ids, text.attention_mask), staging / "text.onnx", TEXT_INPUTS,
                     ["text_features"], opset, dynamo=True)
             log.info("exporting the decoder")
-            with _traceable_geometry_encoder():
+            with traceable_geometry_encoder():
                 _export(_Decoder(core), (*vision, features, text.attention_mask), staging / "decoder.onnx",
                         DECODER_INPUTS, DECODER_OUTPUTS, opset, dynamo=False)
         if precision == "fp16":

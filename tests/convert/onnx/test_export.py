@@ -56,12 +56,12 @@ def test_onnx_runtime_matches_torch_per_part(onnx_dir, tiny_weights, batch):
     assert db.pred_masks.shape == da.pred_masks.shape and db.semantic_seg.shape == da.semantic_seg.shape
 
 
-def test_the_exports_roi_align_stand_in_changes_no_output(tiny_weights):
-    """While the decoder is traced, roi_align (which would pin the batch) gives zeros for the padding
-    box: the decoder's outputs are the same, because that box's pooled features never reach them."""
+def test_the_exports_box_encoding_stand_in_changes_no_output(tiny_weights):
+    """While the decoder is traced, the box encoding (its roi_align would pin the batch) gives zeros for
+    the padding box: the decoder's outputs are the same, because that box's slot never reaches them."""
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3ops.convert.onnx.export import _traceable_geometry_encoder
+    from sam3ops.convert.onnx.export import traceable_geometry_encoder
 
     core = TorchCore(Sam3Model.from_pretrained(tiny_weights))
     processor = Sam3Processor.from_pretrained(tiny_weights)
@@ -69,17 +69,21 @@ def test_the_exports_roi_align_stand_in_changes_no_output(tiny_weights):
     text = processor.tokenizer(["cat", "person"], padding="max_length", max_length=32, return_tensors="pt")
     vision, features = core.encode_image(pixels), core.encode_text(text.input_ids, text.attention_mask)
     real = core.decode(vision, features, text.attention_mask)
-    with _traceable_geometry_encoder():
+    with traceable_geometry_encoder():
         stood_in = core.decode(vision, features, text.attention_mask)
     for name in real._fields:
         torch.testing.assert_close(getattr(stood_in, name), getattr(real, name), rtol=0, atol=0)
 
 
-def test_the_roi_align_stand_in_refuses_real_boxes():
-    from sam3ops.convert.onnx.export import _padding_box_pool
+def test_the_box_encoding_stand_in_refuses_real_boxes():
+    from types import SimpleNamespace
 
+    from sam3ops.convert.onnx.export import _padding_box_embedding
+
+    encoder = SimpleNamespace(hidden_size=4)
     with pytest.raises(ValueError, match="one padding box per pair"):
-        _padding_box_pool(torch.zeros(1, 4, 8, 8), (torch.zeros(2, 4),), 7)
+        _padding_box_embedding(encoder, torch.zeros(1, 2, 4), torch.ones(1, 2), torch.ones(1, 2),
+                               torch.zeros(1, 4, 8, 8))
 
 
 def test_segmenter_runs_the_onnx_folder(onnx_dir, tiny_weights):
