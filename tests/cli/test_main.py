@@ -27,7 +27,7 @@ def test_help_on_every_command(capsys, command):
 
 def test_every_command_module_is_registered():
     assert set(COMMANDS) == {"download", "init", "predict", "samples", "prompts", "convert", "bench", "compare",
-                             "register", "promote", "rollback", "pull", "versions", "pipeline", "doctor"}
+                             "register", "promote", "rollback", "pull", "versions", "rank", "pipeline", "doctor"}
 
 
 def test_help_works_where_torch_cannot_be_imported():
